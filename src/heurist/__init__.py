@@ -1,0 +1,1 @@
+"""heurist: shared memory for code assistants."""

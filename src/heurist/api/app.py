@@ -1,0 +1,56 @@
+"""The app factory: ``create_app(settings)`` builds everything and wires it together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from heurist import limits
+from heurist.api import errors
+from heurist.api.auth import ensure_admin_token
+from heurist.api.auth_middleware import BearerAuthMiddleware
+from heurist.api.body_limit import BodyLimitMiddleware
+from heurist.api.routes import admin, categories, entries, health, search
+from heurist.runtime import Runtime
+from heurist.settings import Settings
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
+    """Build the HTTP app. Pass a prebuilt ``runtime`` to swap parts (tests)."""
+    rt = runtime or Runtime.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(rt.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(rt.stop)
+
+    app = FastAPI(
+        title="heurist",
+        version="0.1.0",
+        summary="Shared memory for code assistants",
+        lifespan=lifespan,
+    )
+    app.state.runtime = rt
+    errors.install(app)
+    for router in (
+        health.router,
+        categories.router,
+        entries.experiences,
+        entries.manuals,
+        search.router,
+        admin.router,
+    ):
+        app.include_router(router)
+    admin_token = ensure_admin_token(settings.admin_token, settings.data_dir)
+    rules = [("/admin", admin_token, "the admin API")]
+    if settings.api_token:
+        rules.append(("/api", settings.api_token, "the data API"))
+    app.add_middleware(BearerAuthMiddleware, rules=rules)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=limits.REQUEST_BODY_MAX_BYTES)
+    return app

@@ -1,0 +1,110 @@
+"""The one place where errors become HTTP responses.
+
+Shape: ``{"error": {"code": "...", "message": "...", "details": ...}}``. Typed
+errors map to 4xx; anything unexpected is logged with its traceback and answers a
+500 that names no internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from heurist.db.engine import DatabaseUnavailable
+from heurist.errors import (
+    AuthError,
+    Conflict,
+    HeuristError,
+    InvalidInput,
+    NotFound,
+    QueuePaused,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[HeuristError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    QueuePaused: 409,
+    InvalidInput: 422,
+    AuthError: 401,
+    DatabaseUnavailable: 503,
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def _status_for(exc: HeuristError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+async def _heurist_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HeuristError)
+    status = _status_for(exc)
+    if status >= 500:
+        log.error("request failed: %s", exc.message)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers
+    )
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [_describe(err) for err in exc.errors()]
+    if any(p["type"] == "json_invalid" for p in problems):
+        return JSONResponse(
+            error_body("malformed_json", "the request body is not valid JSON", problems),
+            status_code=400,
+        )
+    message = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+    return JSONResponse(error_body("validation_error", message, problems), status_code=422)
+
+
+def _describe(err: dict[str, Any]) -> dict[str, Any]:
+    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+    out: dict[str, Any] = {
+        "field": ".".join(loc) or "body",
+        "message": err.get("msg", "invalid"),
+        "type": err.get("type", "invalid"),
+    }
+    ctx = err.get("ctx") or {}
+    for key in ("max_length", "min_length", "le", "ge", "lt", "gt", "pattern", "expected"):
+        if key in ctx:
+            out["limit" if key in ("max_length", "le", "lt") else key] = ctx[key]
+    return out
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+        exc.status_code, "http_error"
+    )
+    return JSONResponse(
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error", exc_info=exc)
+    return JSONResponse(
+        error_body("internal_error", "an unexpected error occurred; see the server log"),
+        status_code=500,
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(HeuristError, _heurist_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

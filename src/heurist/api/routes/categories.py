@@ -1,0 +1,30 @@
+"""/api/v1/categories"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Path
+
+from heurist import limits
+from heurist.api.deps import RuntimeDep
+from heurist.api.schemas import CategoryCreate
+
+router = APIRouter(prefix="/api/v1/categories", tags=["categories"])
+
+
+@router.get("")
+def list_categories(rt: RuntimeDep) -> dict[str, Any]:
+    return {"categories": rt.categories.list()}
+
+
+@router.post("", status_code=201)
+def create_category(body: CategoryCreate, rt: RuntimeDep) -> dict[str, Any]:
+    return rt.categories.create(body.code, body.name, body.description)
+
+
+@router.get("/{code}")
+def get_category(
+    rt: RuntimeDep, code: str = Path(max_length=limits.CATEGORY_CODE_MAX)
+) -> dict[str, Any]:
+    return rt.categories.get(code)

@@ -1,0 +1,79 @@
+"""/api/v1/experiences and /api/v1/manuals: one router factory, two kinds.
+
+No ``from __future__ import annotations`` here: FastAPI must see the real body
+models that the factory closes over, not their names as strings.
+"""
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel
+
+from heurist import limits
+from heurist.api.deps import RuntimeDep
+from heurist.api.schemas import (
+    REQUIRED_ON_UPDATE,
+    ExperienceCreate,
+    ExperienceUpdate,
+    ManualCreate,
+    ManualUpdate,
+)
+from heurist.errors import InvalidInput
+
+Status = Literal["pending", "processing", "embedded", "failed"]
+
+
+def _public(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if k != "content_hash"}
+
+
+def entry_router(
+    kind: str, plural: str, create_model: type[BaseModel], update_model: type[BaseModel]
+) -> APIRouter:
+    router = APIRouter(prefix=f"/api/v1/{plural}", tags=[plural])
+    EntryId = Path(max_length=limits.ENTRY_ID_MAX)
+
+    def create(body: create_model, rt: RuntimeDep) -> dict[str, Any]:  # type: ignore[valid-type]
+        return _public(rt.entries.create(kind, body.model_dump()))  # type: ignore[attr-defined]
+
+    def read(rt: RuntimeDep, entry_id: str = EntryId) -> dict[str, Any]:
+        return _public(rt.entries.get(entry_id, kind))
+
+    def change(
+        body: update_model,  # type: ignore[valid-type]
+        rt: RuntimeDep,
+        entry_id: str = EntryId,
+    ) -> dict[str, Any]:
+        changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+        for name in REQUIRED_ON_UPDATE[kind]:
+            if name in changes and changes[name] is None:
+                raise InvalidInput(f"{name} cannot be cleared", field=name)
+        return _public(rt.entries.update(entry_id, kind, changes))
+
+    def remove(rt: RuntimeDep, entry_id: str = EntryId) -> Response:
+        rt.entries.delete(entry_id, kind)
+        return Response(status_code=204)
+
+    def list_(
+        rt: RuntimeDep,
+        category: str | None = Query(None, max_length=limits.CATEGORY_CODE_MAX),
+        section: Literal["useful", "harmful", "contextual"] | None = None,
+        status: Status | None = None,
+        limit: int = Query(limits.PAGE_SIZE_DEFAULT, ge=1, le=limits.PAGE_SIZE_MAX),
+        cursor: str | None = Query(None, max_length=200),
+    ) -> dict[str, Any]:
+        items, next_cursor = rt.entries.list(
+            kind, category=category, section=section, status=status, limit=limit, cursor=cursor
+        )
+        return {"items": [_public(i) for i in items], "next_cursor": next_cursor}
+
+    router.add_api_route("", create, methods=["POST"], status_code=201)
+    router.add_api_route("", list_, methods=["GET"])
+    router.add_api_route("/{entry_id}", read, methods=["GET"])
+    router.add_api_route("/{entry_id}", change, methods=["PATCH"])
+    router.add_api_route("/{entry_id}", remove, methods=["DELETE"], status_code=204)
+    return router
+
+
+experiences = entry_router("experience", "experiences", ExperienceCreate, ExperienceUpdate)
+manuals = entry_router("manual", "manuals", ManualCreate, ManualUpdate)

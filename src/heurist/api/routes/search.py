@@ -1,0 +1,27 @@
+"""/api/v1/search"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+
+from heurist import limits
+from heurist.api.deps import RuntimeDep
+from heurist.search.keyword import Filters
+
+router = APIRouter(prefix="/api/v1", tags=["search"])
+
+
+@router.get("/search")
+def search(
+    rt: RuntimeDep,
+    q: str = Query(min_length=1, max_length=limits.SEARCH_QUERY_MAX),
+    mode: Literal["hybrid", "semantic", "keyword"] = "hybrid",
+    category: str | None = Query(None, max_length=limits.CATEGORY_CODE_MAX),
+    kind: Literal["experience", "manual"] | None = None,
+    section: Literal["useful", "harmful", "contextual"] | None = None,
+    limit: int = Query(limits.SEARCH_LIMIT_DEFAULT, ge=1, le=limits.SEARCH_LIMIT_MAX),
+) -> dict[str, Any]:
+    filters = Filters(kind=kind, category=category, section=section)
+    return rt.search.search(q, mode=mode, filters=filters, limit=limit)

@@ -1,0 +1,253 @@
+"""The ``heurist`` command line.
+
+Exit codes scripts can rely on: 0 success, 1 the operation did not succeed (a drain
+timed out, a server error), 2 bad usage or settings, 3 the server is unreachable,
+4 refused (unauthorized, or the queue is paused).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import signal
+import threading
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from heurist.cli.client import ApiClient, ServerError
+from heurist.errors import ConfigError
+from heurist.settings import Settings, load_settings
+
+app = typer.Typer(help="heurist: shared memory for code assistants.", no_args_is_help=True)
+queue_app = typer.Typer(help="See and steer the embedding queue of a running server.")
+db_app = typer.Typer(help="Database schema.")
+index_app = typer.Typer(help="The in-memory vector index.")
+app.add_typer(queue_app, name="queue")
+app.add_typer(db_app, name="db")
+app.add_typer(index_app, name="index")
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 1, 2, 3, 4
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        err_console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(EXIT_USAGE) from exc
+
+
+def call(method: str, path: str, *, admin: bool = False, **kwargs: Any) -> Any:
+    client = ApiClient(settings())
+    try:
+        return client.request(method, path, admin=admin, **kwargs)
+    except ServerError as exc:
+        err_console.print(f"[red]{exc.message}[/red]")
+        code = (
+            EXIT_UNREACHABLE
+            if exc.status is None
+            else EXIT_REFUSED
+            if exc.status in (401, 403, 409)
+            else EXIT_FAILED
+        )
+        raise typer.Exit(code) from exc
+    finally:
+        client.close()
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Address to bind (default HEURIST_HOST)."),
+    port: int | None = typer.Option(None, help="Port (default HEURIST_PORT)."),
+) -> None:
+    """Run the HTTP API with its embedding workers (SQLite in the data dir by default)."""
+    import uvicorn
+
+    from heurist.api.app import create_app
+    from heurist.logs import configure
+
+    overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    try:
+        cfg = load_settings(**overrides)
+    except ConfigError as exc:
+        err_console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(EXIT_USAGE) from exc
+    if not _is_loopback(cfg.host) and not cfg.admin_token:
+        err_console.print(
+            f"[red]refusing to bind {cfg.host} without HEURIST_ADMIN_TOKEN: the admin API "
+            "would be reachable from the network with a token only this machine knows. "
+            "Set HEURIST_ADMIN_TOKEN (and HEURIST_API_TOKEN for the data API).[/red]"
+        )
+        raise typer.Exit(EXIT_USAGE)
+    configure(cfg)
+    uvicorn.run(
+        create_app(cfg), host=cfg.host, port=cfg.port, log_config=None, timeout_graceful_shutdown=30
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def worker(
+    workers: int | None = typer.Option(
+        None, help="Threads (default HEURIST_NUM_EMBEDDING_WORKERS)."
+    ),
+) -> None:
+    """Run embedding workers against the configured database, with no HTTP."""
+    from heurist.logs import configure
+    from heurist.runtime import Runtime
+
+    cfg = settings()
+    configure(cfg)
+    runtime = Runtime.build(cfg, role="worker", workers=workers)
+    if runtime.pool is None:
+        err_console.print("[red]--workers must be at least 1[/red]")
+        raise typer.Exit(EXIT_USAGE)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    runtime.start(serve_search=False)
+    err_console.print(f"worker pool of {runtime.pool.size} running as {runtime.pool.prefix}")
+    stop.wait()
+    runtime.stop()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending schema migrations to the configured database."""
+    from heurist.db.engine import Database
+    from heurist.db.migrate import upgrade
+
+    cfg = settings()
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(cfg.resolved_database_url)
+    before, after = upgrade(db)
+    db.dispose()
+    console.print(f"database at revision {after} (was {before or 'empty'})")
+
+
+@index_app.command("rebuild")
+def index_rebuild() -> None:
+    """Rebuild the running server's vector index from the database."""
+    result = call("POST", "/admin/index/rebuild", admin=True, timeout=600)
+    console.print(f"index rebuilt: {result['vectors']} vectors")
+
+
+@app.command()
+def search(
+    query: str,
+    mode: str = typer.Option("hybrid", help="hybrid, semantic or keyword."),
+    category: str | None = typer.Option(None),
+    kind: str | None = typer.Option(None, help="experience or manual."),
+    limit: int = typer.Option(10),
+    as_json: bool = typer.Option(False, "--json", help="Print the raw JSON answer."),
+) -> None:
+    """Search the memory of a running server."""
+    params = {"q": query, "mode": mode, "limit": limit, "category": category, "kind": kind}
+    result = call("GET", "/api/v1/search", params={k: v for k, v in params.items() if v})
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    table = Table(title=f"{len(result['results'])} results ({result['mode']})")
+    for column in ("score", "kind", "category", "title", "status", "matched by"):
+        table.add_column(column)
+    for r in result["results"]:
+        table.add_row(
+            f"{r['score']:.4f}",
+            r["kind"],
+            r["category"],
+            r["title"],
+            r["embedding_status"],
+            ",".join(r["matched_by"]),
+        )
+    console.print(table)
+    for note in result.get("notes", []):
+        err_console.print(f"[yellow]{note}[/yellow]")
+
+
+@queue_app.command("status")
+def queue_status(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Queue depth by status and kind, the pause flag, and each worker."""
+    result = call("GET", "/admin/queue/status", admin=True)
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    table = Table(title=f"queue ({'PAUSED' if result['paused'] else 'running'})")
+    for column in ("status", "experience", "manual", "total"):
+        table.add_column(column, justify="right")
+    for status, counts in result["queue"].items():
+        table.add_row(
+            status, str(counts["experience"]), str(counts["manual"]), str(counts["total"])
+        )
+    console.print(table)
+    workers = Table(title="workers")
+    for column in ("id", "alive", "state", "processed", "succeeded", "failed", "restarts"):
+        workers.add_column(column)
+    for w in result["workers"]:
+        workers.add_row(
+            w["id"],
+            str(w["alive"]),
+            w["state"],
+            str(w["processed"]),
+            str(w["succeeded"]),
+            str(w["failed"]),
+            str(w["restarts"]),
+        )
+    console.print(workers)
+
+
+@queue_app.command("pause")
+def queue_pause() -> None:
+    """Pause every worker of every process (held in the database)."""
+    call("POST", "/admin/queue/pause", admin=True)
+    console.print("queue paused")
+
+
+@queue_app.command("resume")
+def queue_resume() -> None:
+    """Lift the operator's pause."""
+    call("POST", "/admin/queue/resume", admin=True)
+    console.print("queue resumed")
+
+
+@queue_app.command("drain")
+def queue_drain(timeout: float = typer.Option(300.0, help="Seconds to wait.")) -> None:
+    """Wait until nothing is pending or processing. Exit 1 on timeout, 4 if paused."""
+    result = call(
+        "POST", "/admin/queue/drain", admin=True, params={"timeout": timeout}, timeout=timeout + 30
+    )
+    if result["status"] != "drained":
+        err_console.print(f"[yellow]timeout: {result['remaining']} entries remain[/yellow]")
+        raise typer.Exit(EXIT_FAILED)
+    console.print("drained")
+
+
+@queue_app.command("retry-failed")
+def queue_retry_failed(kind: str | None = typer.Option(None)) -> None:
+    """Move failed entries back to pending with fresh attempts."""
+    result = call("POST", "/admin/queue/retry-failed", admin=True, json={"kind": kind})
+    console.print(f"{result['moved']} entries moved back to pending")
+
+
+@queue_app.command("requeue-stale")
+def queue_requeue_stale() -> None:
+    """Move processing entries whose lease expired back to pending."""
+    result = call("POST", "/admin/queue/requeue-stale", admin=True)
+    console.print(f"{result['moved']} entries moved back to pending")
+
+
+def main() -> None:
+    app()

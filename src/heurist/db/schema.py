@@ -1,0 +1,124 @@
+"""Tables, as SQLAlchemy Core metadata. The Alembic migrations create exactly these.
+
+One ``entries`` table holds both kinds (experience, manual) so that the queue has a
+single claim statement. Queue state lives on the entry row itself: the status column
+is the durable queue.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# Integer primary keys that autoincrement on SQLite (INTEGER PRIMARY KEY) and PostgreSQL.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+categories = Table(
+    "categories",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    # seq is the stable rowid (the keyword index is keyed on it) and the list cursor.
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column(
+        "category_code",
+        String(64),
+        ForeignKey("categories.code", ondelete="RESTRICT", onupdate="CASCADE"),
+        nullable=False,
+    ),
+    Column("section", String(16)),
+    Column("title", Text, nullable=False),
+    Column("playbook", Text),
+    Column("context", Text),
+    Column("content", Text),
+    Column("summary", Text),
+    Column("author", Text),
+    Column("source", Text),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    # Queue state.
+    Column("embedding_status", String(16), nullable=False, default="pending"),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("revision", Integer, nullable=False, default=1),
+    Column("content_hash", String(64), nullable=False),
+    Column("embedded_revision", Integer),
+    Column("embedded_model", String(200)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("claimed_by", String(200)),
+    Column("claimed_at", Float),
+    Column("lease_expires_at", Float),
+    Column("next_attempt_at", Float, nullable=False, default=0.0),
+    Column("queued_at", Float, nullable=False),
+    Column("embedded_at", Float),
+    Index("ix_entries_claim", "embedding_status", "priority", "queued_at"),
+    Index("ix_entries_lease", "embedding_status", "lease_expires_at"),
+    Index("ix_entries_category", "category_code", "kind"),
+    Index("ix_entries_claimed_by", "claimed_by"),
+)
+
+# One row per (entry, chunk). The id is the FAISS id; an upsert keeps it.
+vectors = Table(
+    "vectors",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("entry_id", String(64), ForeignKey("entries.id", ondelete="CASCADE"), nullable=False),
+    Column("chunk_index", Integer, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("dim", Integer, nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+    Column("chunk_text", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("entry_id", "chunk_index", name="uq_vectors_entry_chunk"),
+)
+
+# Every change to a vector row (upsert or deletion) appends here; search processes
+# replay the log after the last change number they have applied (DESIGN §4).
+vector_changes = Table(
+    "vector_changes",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("vector_id", BigInteger, nullable=False),
+    Column("entry_id", String(64), nullable=False),
+    Column("op", String(8), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# A single row (id = 1): the pause flag, held in the database so that it holds for
+# every worker of every process and survives restarts.
+queue_control = Table(
+    "queue_control",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("operator_paused", Boolean, nullable=False, default=False),
+    Column("operator_paused_at", Float),
+    Column("import_paused_until", Float),
+    Column("import_paused_by", String(200)),
+    Column("updated_at", Float, nullable=False),
+)

@@ -1,0 +1,207 @@
+"""Keep this process's FAISS index in step with the vector rows (DESIGN §4).
+
+The index replays ``vector_changes`` after the last change number it has applied.
+On PostgreSQL change numbers do not commit in order: a transaction holding number 10
+can commit after 11 is visible. So the sync keeps a *low-water mark* (every change at
+or below it has been applied) and remembers the numbers above it that it has already
+applied; a missing number is a gap that is re-read on every pass until it shows up.
+A gap that never fills (a rolled-back transaction burns its number on PostgreSQL) is
+given up after ``gap_timeout``; the periodic count check repairs anything missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from heurist.db.engine import Database
+from heurist.index.faiss_index import IndexItem, VectorIndex
+from heurist.store import vectors as vector_store
+
+log = logging.getLogger(__name__)
+
+GAP_TIMEOUT_SECONDS = 120.0
+# After a rebuild, replay this many recent changes: on PostgreSQL a lower number may
+# still have been uncommitted when the rebuild read the maximum.
+REBUILD_REPLAY = 1_000
+PAGE = 10_000
+CHECK_EVERY_SECONDS = 30.0
+
+
+class IndexSync:
+    def __init__(
+        self,
+        db: Database,
+        index: VectorIndex,
+        *,
+        model: str,
+        clock: Callable[[], float] = time.monotonic,
+        gap_timeout: float = GAP_TIMEOUT_SECONDS,
+    ) -> None:
+        self.db = db
+        self.index = index
+        self.model = model
+        self.clock = clock
+        self.gap_timeout = gap_timeout
+        self.low_water = 0
+        self.applied_above: set[int] = set()
+        self.gaps: dict[int, float] = {}
+        self._lock = threading.Lock()
+        self.rebuilds = 0
+        self.last_sync: float | None = None
+
+    @property
+    def high_water(self) -> int:
+        return max(self.applied_above, default=self.low_water)
+
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Reload every vector of the configured model from the database."""
+        with self._lock:
+            with self.db.read() as conn:
+                start = vector_store.max_change_seq(conn)
+            self.index.clear()
+            loaded = 0
+            with self.db.read() as conn:
+                for page in vector_store.iter_all_vectors(conn, self.model):
+                    self.index.upsert([_item(r) for r in page])
+                    loaded += len(page)
+                    if progress:
+                        progress(loaded)
+            # Changes committed during the load are replayed: re-applying is harmless.
+            self.low_water = max(0, start - REBUILD_REPLAY)
+            self.applied_above, self.gaps = set(), {}
+            self.rebuilds += 1
+        self.sync()
+        log.info("index rebuilt from the database: %d vectors of %s", loaded, self.model)
+        return loaded
+
+    def sync(self) -> int:
+        """Apply every change not yet applied; returns how many were applied."""
+        applied = 0
+        with self._lock:
+            while True:
+                before = self.low_water
+                count, full = self._sync_page()
+                applied += count
+                if not full or self.low_water == before:
+                    break
+            self.last_sync = self.clock()
+        return applied
+
+    def _sync_page(self) -> tuple[int, bool]:
+        with self.db.read() as conn:
+            changes = vector_store.changes_after(conn, self.low_water, limit=PAGE)
+        fresh = [c for c in changes if c.seq not in self.applied_above]
+        if fresh:
+            self._apply({c.vector_id for c in fresh})
+            self.applied_above.update(c.seq for c in fresh)
+        self._advance()
+        return len(fresh), len(changes) == PAGE
+
+    def _apply(self, vector_ids: set[int]) -> None:
+        with self.db.read() as conn:
+            rows = vector_store.read_vectors(conn, sorted(vector_ids))
+        current = [r for r in rows if r.model == self.model]
+        keep = {r.vector_id for r in current}
+        self.index.remove([v for v in vector_ids if v not in keep])
+        if current:
+            self.index.upsert([_item(r) for r in current])
+
+    def _advance(self) -> None:
+        """Move the low-water mark over every contiguous applied number; age the gaps."""
+        now = self.clock()
+        top = self.high_water
+        mark = self.low_water
+        while mark < top:
+            nxt = mark + 1
+            if nxt in self.applied_above:
+                self.applied_above.discard(nxt)
+            elif now - self.gaps.setdefault(nxt, now) > self.gap_timeout:
+                log.warning("change %d never committed; giving up on it", nxt)
+                del self.gaps[nxt]
+            else:
+                break
+            mark = nxt
+        self.low_water = mark
+        self.gaps = {seq: t for seq, t in self.gaps.items() if seq > mark}
+        for seq in range(mark + 1, top):
+            if seq not in self.applied_above:
+                self.gaps.setdefault(seq, now)
+
+    def lag(self) -> dict[str, int]:
+        """How far behind the database this index is."""
+        with self.db.read() as conn:
+            db_max = vector_store.max_change_seq(conn)
+            db_count = vector_store.count_vectors(conn, self.model)
+        return {
+            "changes_behind": max(0, db_max - self.high_water) + len(self.gaps),
+            "db_vectors": db_count,
+            "index_vectors": len(self.index),
+        }
+
+    def check(self) -> bool:
+        """Compare counts with the database and rebuild on a mismatch; True if repaired."""
+        self.sync()
+        state = self.lag()
+        if state["changes_behind"] == 0 and state["db_vectors"] != state["index_vectors"]:
+            log.warning(
+                "index has %(index_vectors)d vectors, database %(db_vectors)d: rebuilding", state
+            )
+            self.rebuild()
+            return True
+        return False
+
+
+def _item(row: vector_store.VectorRow) -> IndexItem:
+    return IndexItem(
+        vector_id=row.vector_id,
+        entry_id=row.entry_id,
+        chunk_index=row.chunk_index,
+        kind=row.kind,
+        category=row.category,
+        section=row.section,
+        vector=row.vector,
+    )
+
+
+class IndexSyncLoop:
+    """A thread that syncs on wake-up (a worker embedded something) or every interval."""
+
+    def __init__(self, sync: IndexSync, *, interval: float) -> None:
+        self.sync = sync
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="index-sync", daemon=True)
+        self._last_check = time.monotonic()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def poke(self, *_args: object) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self._tick()
+            except Exception:  # the loop must survive a bad pass; the next one retries
+                log.exception("index sync pass failed; retrying in %.1fs", self.interval)
+
+    def _tick(self) -> None:
+        if time.monotonic() - self._last_check > CHECK_EVERY_SECONDS:
+            self._last_check = time.monotonic()
+            self.sync.check()
+        else:
+            self.sync.sync()

@@ -1,0 +1,80 @@
+"""Lease renewal from a thread of its own, so a long model call never loses its lease.
+
+The model call holds no lock the heartbeat needs; the heartbeat opens its own short
+write transactions. A row whose lease could not be extended (the row was edited,
+deleted or taken over after an expiry) simply drops out of the UPDATE's match.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from heurist.db.engine import Database
+from heurist.queue import sql
+
+log = logging.getLogger(__name__)
+
+
+class Heartbeat:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        worker_id: str,
+        lease_seconds: float,
+        interval: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self.db = db
+        self.worker_id = worker_id
+        self.lease_seconds = lease_seconds
+        self.interval = interval
+        self.clock = clock
+        self._held: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"heartbeat-{worker_id}", daemon=True
+        )
+        self.beats = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def hold(self, ids: Iterable[str]) -> None:
+        with self._lock:
+            self._held.update(ids)
+
+    def drop(self, ids: Iterable[str]) -> None:
+        with self._lock:
+            self._held.difference_update(ids)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                ids = sorted(self._held)
+            if ids:
+                self._beat(ids)
+
+    def _beat(self, ids: list[str]) -> None:
+        try:
+            with self.db.write() as conn:
+                sql.heartbeat(
+                    conn,
+                    worker=self.worker_id,
+                    ids=ids,
+                    now=self.clock(),
+                    lease_seconds=self.lease_seconds,
+                )
+            self.beats += 1
+        except SQLAlchemyError as exc:
+            # The next beat retries; the lease is long enough to survive a missed one.
+            log.warning("heartbeat of %s failed, will retry: %s", self.worker_id, exc)

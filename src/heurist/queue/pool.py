@@ -1,0 +1,131 @@
+"""The worker pool: N supervised worker threads, start-up recovery, clean shutdown.
+
+Worker ids are ``<instance>/<boot>/w<n>.<restart>``: the instance name is stable
+across restarts (so a new life recognises its previous life's orphans), the boot
+token is fresh per process start, and a restarted thread gets a new id.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from heurist.db.engine import Database
+from heurist.embedding.base import Embedder
+from heurist.limits import PRIORITY_REEMBED
+from heurist.queue import sql
+from heurist.queue.wakeup import Wakeup
+from heurist.queue.worker import PoolSignals, Worker, WorkerConfig, WorkerStats
+
+log = logging.getLogger(__name__)
+
+RESTART_BACKOFF_MAX = 30.0
+SHUTDOWN_JOIN_SECONDS = 30.0
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        db: Database,
+        embedder: Embedder,
+        *,
+        size: int,
+        config: WorkerConfig,
+        instance_id: str,
+        wakeup: Wakeup,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.embedder = embedder
+        self.size = size
+        self.config = config
+        self.instance_id = instance_id
+        self.boot = os.urandom(4).hex()
+        self.prefix = f"{instance_id}/{self.boot}/"
+        self.signals = PoolSignals(wakeup, clock)
+        self.stats: list[WorkerStats] = []
+        self._threads: list[threading.Thread] = []
+
+    def recover(self, *, retry_failed: bool) -> dict[str, int]:
+        """Start-up recovery: release this instance's orphans, re-queue stale-model rows."""
+        now = self.signals.clock()
+        with self.db.write() as conn:
+            counts = sql.status_counts(conn)
+            released = sql.release_instance(
+                conn, instance_prefix=f"{self.instance_id}/", keep_prefix=self.prefix
+            )
+            retried = sql.retry_failed(conn) if retry_failed else 0
+            remodel = sql.requeue_model_change(
+                conn, model=self.embedder.model_id, priority=PRIORITY_REEMBED, now=now
+            )
+        summary = {status: sum(by_kind.values()) for status, by_kind in counts.items()}
+        log.info(
+            "queue at start-up: %s; released %d orphaned rows of instance %s; "
+            "retried %d failed; re-queued %d embedded by another model",
+            ", ".join(f"{k}={v}" for k, v in summary.items()),
+            released,
+            self.instance_id,
+            retried,
+            remodel,
+        )
+        return {"released": released, "retried": retried, "requeued_model": remodel}
+
+    def start(self) -> None:
+        for n in range(self.size):
+            stats = WorkerStats(f"{self.prefix}w{n}")
+            self.stats.append(stats)
+            thread = threading.Thread(
+                target=self._supervise, args=(n, stats), name=f"embed-worker-{n}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def _supervise(self, n: int, stats: WorkerStats) -> None:
+        restarts = 0
+        while not self.signals.stop.is_set():
+            worker_id = f"{self.prefix}w{n}.{restarts}"
+            stats.worker_id = worker_id
+            worker = Worker(
+                self.db,
+                self.embedder,
+                worker_id=worker_id,
+                config=self.config,
+                signals=self.signals,
+                stats=stats,
+            )
+            try:
+                worker.run()
+                return
+            except Exception:  # a crashed worker is restarted, never silently lost
+                restarts += 1
+                stats.restarts = restarts
+                log.exception("worker %s crashed; restart %d", worker_id, restarts)
+                self._release_crashed(worker, stats)
+                self.signals.stop.wait(min(RESTART_BACKOFF_MAX, 0.5 * 2 ** min(restarts, 6)))
+
+    def _release_crashed(self, worker: Worker, stats: WorkerStats) -> None:
+        try:
+            worker.release_held(stats.current_batch)
+        except Exception:
+            log.exception("could not release rows of crashed worker %s", worker.worker_id)
+        stats.current_batch = []
+
+    def stop(self, timeout: float = SHUTDOWN_JOIN_SECONDS) -> int:
+        """Stop claiming, let batches in hand finish, join, release whatever is still held."""
+        self.signals.stop.set()
+        self.signals.wakeup.notify()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        with self.db.write() as conn:
+            released = sql.release_instance(conn, instance_prefix=self.prefix)
+        if released:
+            log.info("released %d rows still held at shutdown", released)
+        return released
+
+    @property
+    def alive(self) -> int:
+        return sum(1 for t in self._threads if t.is_alive())

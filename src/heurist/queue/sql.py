@@ -1,0 +1,321 @@
+"""Every statement the embedding queue runs, by name (DESIGN §3).
+
+The status column of ``entries`` is the queue. Each function here is one statement
+(or, for ``complete``, one guarded update followed by the vector upsert in the same
+transaction) and says why it is safe when many workers in many processes run it at
+once. Times are epoch seconds passed in by the caller, so tests can move the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, text
+
+PENDING, PROCESSING, EMBEDDED, FAILED = "pending", "processing", "embedded", "failed"
+STATUSES = (PENDING, PROCESSING, EMBEDDED, FAILED)
+ERROR_TEXT_MAX = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: str
+    kind: str
+    revision: int
+    attempts: int
+    title: str
+    playbook: str | None
+    context: str | None
+    content: str | None
+    summary: str | None
+    queued_at: float
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "playbook": self.playbook,
+            "context": self.context,
+            "content": self.content,
+            "summary": self.summary,
+        }
+
+
+_PAUSED = """EXISTS (SELECT 1 FROM queue_control qc WHERE qc.id = 1
+    AND (qc.operator_paused OR coalesce(qc.import_paused_until, 0) > :now))"""
+
+_CLAIMABLE = """((embedding_status = 'pending' AND next_attempt_at <= :now)
+    OR (embedding_status = 'processing' AND lease_expires_at < :now))"""
+
+_CLAIM_SQLITE = f"""
+UPDATE entries
+SET embedding_status = 'processing', claimed_by = :worker, claimed_at = :now,
+    lease_expires_at = :lease, attempts = attempts + 1
+WHERE id IN (
+    SELECT id FROM entries WHERE {_CLAIMABLE} AND NOT {_PAUSED}
+    ORDER BY priority, queued_at LIMIT :limit)
+RETURNING id, kind, revision, attempts, title, playbook, context, content, summary, queued_at
+"""
+
+_CLAIM_POSTGRES = f"""
+UPDATE entries
+SET embedding_status = 'processing', claimed_by = :worker, claimed_at = :now,
+    lease_expires_at = :lease, attempts = attempts + 1
+WHERE id IN (
+    SELECT id FROM entries WHERE {_CLAIMABLE} AND NOT {_PAUSED}
+    ORDER BY priority, queued_at LIMIT :limit
+    FOR UPDATE SKIP LOCKED)
+RETURNING id, kind, revision, attempts, title, playbook, context, content, summary, queued_at
+"""
+
+
+def claim(
+    conn: Connection, *, worker: str, limit: int, now: float, lease_seconds: float
+) -> list[Claimed]:
+    """Take up to ``limit`` claimable rows for ``worker``, in one statement.
+
+    Safe because selection and update are one statement: on SQLite the write lock
+    (BEGIN IMMEDIATE) serializes claimers; on PostgreSQL ``FOR UPDATE SKIP LOCKED``
+    makes concurrent claimers skip each other's rows, and the outer WHERE re-checks
+    nothing stale. Rows whose lease has expired are taken as well (their holder is
+    gone or stuck), and the pause flag is read inside the same statement.
+    """
+    sql = _CLAIM_SQLITE if conn.dialect.name == "sqlite" else _CLAIM_POSTGRES
+    rows = conn.execute(
+        text(sql),
+        {"worker": worker, "now": now, "lease": now + lease_seconds, "limit": limit},
+    ).all()
+    claimed = [Claimed(**row._mapping) for row in rows]
+    claimed.sort(key=lambda c: c.queued_at)
+    return claimed
+
+
+def heartbeat(
+    conn: Connection, *, worker: str, ids: Sequence[str], now: float, lease_seconds: float
+) -> int:
+    """Extend the lease of rows this worker still holds; rows it lost are not touched."""
+    if not ids:
+        return 0
+    stmt = text(
+        """UPDATE entries SET lease_expires_at = :lease
+        WHERE claimed_by = :worker AND embedding_status = 'processing' AND id IN :ids"""
+    ).bindparams(bindparam("ids", expanding=True))
+    result = conn.execute(stmt, {"lease": now + lease_seconds, "worker": worker, "ids": list(ids)})
+    return int(result.rowcount)
+
+
+def mark_embedded(
+    conn: Connection, *, entry_id: str, revision: int, worker: str, model: str, now: float
+) -> bool:
+    """Guarded completion: only if the row still has the claimed revision and holder.
+
+    An edit made meanwhile set the row back to ``pending`` with a new revision and no
+    holder, and a deletion removed it: in both cases this matches nothing, and the
+    caller drops its stale vectors in the same transaction.
+    """
+    result = conn.execute(
+        text(
+            """UPDATE entries SET embedding_status = 'embedded', embedded_revision = :revision,
+            embedded_model = :model, embedded_at = :now, last_error = NULL,
+            claimed_by = NULL, claimed_at = NULL, lease_expires_at = NULL
+            WHERE id = :id AND revision = :revision AND claimed_by = :worker
+              AND embedding_status = 'processing'"""
+        ),
+        {"id": entry_id, "revision": revision, "worker": worker, "model": model, "now": now},
+    )
+    return int(result.rowcount) == 1
+
+
+def mark_failed_attempt(
+    conn: Connection,
+    *,
+    entry_id: str,
+    revision: int,
+    worker: str,
+    error: str,
+    next_attempt_at: float,
+    max_attempts: int,
+    permanent: bool,
+) -> str | None:
+    """Record a failed attempt: back to ``pending`` after a backoff, or ``failed``.
+
+    Guarded like completion, so a failure never overwrites an edit made meanwhile.
+    Returns the new status, or None when the row was no longer ours.
+    """
+    row = conn.execute(
+        text(
+            """UPDATE entries SET
+                embedding_status = CASE WHEN :permanent OR attempts >= :max_attempts
+                                        THEN 'failed' ELSE 'pending' END,
+                last_error = :error, next_attempt_at = :next_attempt_at,
+                claimed_by = NULL, claimed_at = NULL, lease_expires_at = NULL
+            WHERE id = :id AND revision = :revision AND claimed_by = :worker
+              AND embedding_status = 'processing'
+            RETURNING embedding_status"""
+        ),
+        {
+            "id": entry_id,
+            "revision": revision,
+            "worker": worker,
+            "error": error[:ERROR_TEXT_MAX],
+            "next_attempt_at": next_attempt_at,
+            "max_attempts": max_attempts,
+            "permanent": permanent,
+        },
+    ).first()
+    return None if row is None else str(row[0])
+
+
+def release(
+    conn: Connection, *, worker: str, ids: Sequence[str], not_before: float, refund: bool
+) -> int:
+    """Give rows back to the queue unembedded (shutdown, provider outage).
+
+    With ``refund`` the attempt the claim counted is returned: an outage of the
+    provider is not the entry's fault and must not burn its attempts.
+    """
+    if not ids:
+        return 0
+    stmt = text(
+        """UPDATE entries SET embedding_status = 'pending', claimed_by = NULL,
+            claimed_at = NULL, lease_expires_at = NULL, next_attempt_at = :not_before,
+            attempts = CASE WHEN :refund AND attempts > 0 THEN attempts - 1 ELSE attempts END
+        WHERE claimed_by = :worker AND embedding_status = 'processing' AND id IN :ids"""
+    ).bindparams(bindparam("ids", expanding=True))
+    result = conn.execute(
+        stmt, {"worker": worker, "ids": list(ids), "not_before": not_before, "refund": refund}
+    )
+    return int(result.rowcount)
+
+
+def release_instance(
+    conn: Connection, *, instance_prefix: str, keep_prefix: str | None = None
+) -> int:
+    """Rows held under ``instance_prefix`` go back to ``pending`` at once.
+
+    Worker ids are ``<instance>/<boot>/<n>``. At start-up a row held under this
+    instance name but another boot (``keep_prefix`` is the current boot) was orphaned
+    by a crash, and nobody will ever heartbeat it again. At shutdown the current boot
+    releases what it still holds.
+    """
+    sql = """UPDATE entries SET embedding_status = 'pending', claimed_by = NULL,
+            claimed_at = NULL, lease_expires_at = NULL
+        WHERE embedding_status = 'processing' AND claimed_by LIKE :prefix"""
+    params = {"prefix": instance_prefix + "%"}
+    if keep_prefix is not None:
+        sql += " AND claimed_by NOT LIKE :keep"
+        params["keep"] = keep_prefix + "%"
+    return int(conn.execute(text(sql), params).rowcount)
+
+
+def requeue_stale(conn: Connection, *, now: float) -> int:
+    """Rows in ``processing`` whose lease has expired go back to ``pending``."""
+    result = conn.execute(
+        text(
+            """UPDATE entries SET embedding_status = 'pending', claimed_by = NULL,
+                claimed_at = NULL, lease_expires_at = NULL
+            WHERE embedding_status = 'processing' AND lease_expires_at < :now"""
+        ),
+        {"now": now},
+    )
+    return int(result.rowcount)
+
+
+def retry_failed(
+    conn: Connection, *, kind: str | None = None, ids: Sequence[str] | None = None
+) -> int:
+    """Failed rows back to ``pending`` with fresh attempts."""
+    sql = """UPDATE entries SET embedding_status = 'pending', attempts = 0,
+        next_attempt_at = 0 WHERE embedding_status = 'failed'"""
+    params: dict[str, Any] = {}
+    if kind is not None:
+        sql += " AND kind = :kind"
+        params["kind"] = kind
+    stmt = text(sql)
+    if ids is not None:
+        stmt = text(sql + " AND id IN :ids").bindparams(bindparam("ids", expanding=True))
+        params["ids"] = list(ids)
+    return int(conn.execute(stmt, params).rowcount)
+
+
+def requeue_model_change(conn: Connection, *, model: str, priority: int, now: float) -> int:
+    """Entries embedded by another model go back to the queue, behind interactive work."""
+    result = conn.execute(
+        text(
+            """UPDATE entries SET embedding_status = 'pending', priority = :priority,
+                attempts = 0, next_attempt_at = 0, queued_at = :now
+            WHERE embedding_status = 'embedded' AND embedded_model <> :model"""
+        ),
+        {"model": model, "priority": priority, "now": now},
+    )
+    return int(result.rowcount)
+
+
+def status_counts(conn: Connection) -> dict[str, dict[str, int]]:
+    """Rows per status and kind."""
+    out = {status: {"experience": 0, "manual": 0} for status in STATUSES}
+    rows = conn.execute(
+        text("SELECT embedding_status, kind, count(*) FROM entries GROUP BY embedding_status, kind")
+    )
+    for status, kind, n in rows:
+        out.setdefault(status, {"experience": 0, "manual": 0})[kind] = int(n)
+    return out
+
+
+def in_flight(conn: Connection) -> int:
+    """What a drain waits for: rows pending or processing (failed rows do not count)."""
+    return int(
+        conn.execute(
+            text("SELECT count(*) FROM entries WHERE embedding_status IN ('pending', 'processing')")
+        ).scalar_one()
+    )
+
+
+def oldest_pending_queued_at(conn: Connection) -> float | None:
+    value = conn.execute(
+        text("SELECT min(queued_at) FROM entries WHERE embedding_status = 'pending'")
+    ).scalar_one()
+    return None if value is None else float(value)
+
+
+def failed_entries(conn: Connection, *, limit: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        text(
+            """SELECT id, kind, category_code AS category, title, attempts, last_error,
+                updated_at, next_attempt_at FROM entries
+            WHERE embedding_status = 'failed' ORDER BY updated_at DESC LIMIT :limit"""
+        ),
+        {"limit": limit},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def read_pause(conn: Connection) -> dict[str, Any]:
+    row = conn.execute(text("SELECT * FROM queue_control WHERE id = 1")).first()
+    return dict(row._mapping) if row is not None else {}
+
+
+def set_operator_pause(conn: Connection, *, paused: bool, now: float) -> None:
+    """The operator's pause: no lease, it holds until resumed, across restarts."""
+    conn.execute(
+        text(
+            """UPDATE queue_control SET operator_paused = :paused,
+                operator_paused_at = :at, updated_at = :now WHERE id = 1"""
+        ),
+        {"paused": paused, "at": now if paused else None, "now": now},
+    )
+
+
+def set_import_pause(
+    conn: Connection, *, holder: str | None, until: float | None, now: float
+) -> None:
+    """An importer's pause: a lease that lapses by itself if the importer dies."""
+    conn.execute(
+        text(
+            """UPDATE queue_control SET import_paused_until = :until,
+                import_paused_by = :holder, updated_at = :now WHERE id = 1"""
+        ),
+        {"until": until, "holder": holder, "now": now},
+    )

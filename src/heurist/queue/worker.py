@@ -1,0 +1,301 @@
+"""One embedding worker: claim a batch, embed it outside any transaction, write back.
+
+    claim (one statement, committed) -> read the texts -> one model call
+    -> guarded write-back (vectors + status in one short transaction)
+
+A failing batch is split in halves until the poison entry stands alone, so it fails
+by itself and its neighbours are embedded. A provider outage releases the batch
+without burning attempts and backs the whole pool off (DESIGN §3.6).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from heurist.db.engine import Database
+from heurist.embedding.base import Embedder
+from heurist.embedding.errors import PermanentEmbeddingError, ProviderUnavailable
+from heurist.queue import sql
+from heurist.queue.backoff import retry_delay
+from heurist.queue.heartbeat import Heartbeat
+from heurist.queue.wakeup import Wakeup
+from heurist.store import vectors as vector_store
+from heurist.store.embedded_text import chunks_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    batch_size: int
+    lease_seconds: float
+    heartbeat_interval: float
+    poll_interval: float
+    max_attempts: int
+    retry_base: float
+    retry_max: float
+
+
+@dataclass
+class WorkerStats:
+    worker_id: str
+    alive: bool = False
+    paused: bool = False
+    state: str = "starting"
+    current_batch: list[str] = field(default_factory=list)
+    last_run: float | None = None
+    processed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    stale: int = 0
+    restarts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    claim: sql.Claimed
+    chunks: list[str]
+
+
+class PoolSignals:
+    """What a worker shares with its pool: stop, the outage backoff, and observers."""
+
+    def __init__(self, wakeup: Wakeup, clock: Callable[[], float]) -> None:
+        self.wakeup = wakeup
+        self.clock = clock
+        self.stop = threading.Event()
+        self.outage_until = 0.0
+        self.outage_delay = 0.0
+        self._lock = threading.Lock()
+        self.on_embedded: list[Callable[[list[str]], None]] = []
+        self.on_batch: list[Callable[[int, float, int, int], None]] = []
+
+    def outage(self, base: float, cap: float, reason: str) -> float:
+        with self._lock:
+            self.outage_delay = min(cap, self.outage_delay * 2 if self.outage_delay else base)
+            self.outage_until = self.clock() + self.outage_delay
+            delay = self.outage_delay
+        log.warning("embedding provider unavailable (%s); pool backs off %.1fs", reason, delay)
+        return delay
+
+    def provider_ok(self) -> None:
+        with self._lock:
+            self.outage_delay = 0.0
+
+    def outage_remaining(self) -> float:
+        return max(0.0, self.outage_until - self.clock())
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        embedder: Embedder,
+        *,
+        worker_id: str,
+        config: WorkerConfig,
+        signals: PoolSignals,
+        stats: WorkerStats | None = None,
+    ) -> None:
+        self.db = db
+        self.embedder = embedder
+        self.worker_id = worker_id
+        self.config = config
+        self.signals = signals
+        self.clock = signals.clock
+        self.stats = stats or WorkerStats(worker_id)
+        self.rng = random.Random()
+        self.heartbeat = Heartbeat(
+            db,
+            worker_id=worker_id,
+            lease_seconds=config.lease_seconds,
+            interval=config.heartbeat_interval,
+            clock=self.clock,
+        )
+
+    def run(self) -> None:
+        """The loop: until stopped, claim and process; sleep when idle, paused or backing off."""
+        self.heartbeat.start()
+        self.stats.alive = True
+        try:
+            while not self.signals.stop.is_set():
+                generation = self.signals.wakeup.generation
+                if not self.run_once():
+                    timeout = self.signals.outage_remaining() or self.config.poll_interval
+                    self.signals.wakeup.wait(generation, timeout)
+        finally:
+            self.heartbeat.stop()
+            self.stats.alive = False
+            self.stats.state = "stopped"
+
+    def run_once(self) -> bool:
+        """Claim and process one batch; False when there was nothing to do."""
+        if self.signals.outage_remaining() > 0:
+            return False
+        batch = self.claim()
+        if not batch:
+            self.stats.paused = self._paused()
+            self.stats.state = "paused" if self.stats.paused else "idle"
+            return False
+        self.stats.paused = False
+        self.process(batch)
+        return True
+
+    def claim(self) -> list[sql.Claimed]:
+        with self.db.write() as conn:
+            return sql.claim(
+                conn,
+                worker=self.worker_id,
+                limit=self.config.batch_size,
+                now=self.clock(),
+                lease_seconds=self.config.lease_seconds,
+            )
+
+    def process(self, batch: list[sql.Claimed]) -> None:
+        ids = [c.id for c in batch]
+        self.heartbeat.hold(ids)
+        self.stats.state, self.stats.current_batch = "embedding", ids
+        started = time.perf_counter()
+        try:
+            jobs, broken = self._prepare(batch)
+            for job, error in broken:
+                self._fail(job, error, permanent=True)
+            if jobs:
+                self._embed(jobs)
+        finally:
+            self.heartbeat.drop(ids)
+            self.stats.current_batch = []
+            self.stats.last_run = self.clock()
+            self.stats.processed += len(batch)
+        latency = time.perf_counter() - started
+        for observer in self.signals.on_batch:
+            observer(len(batch), latency, self.stats.succeeded, self.stats.failed)
+        log.info(
+            "worker %s: batch of %d in %.0f ms (ids %s)",
+            self.worker_id,
+            len(batch),
+            latency * 1000,
+            ",".join(i[:8] for i in ids),
+        )
+
+    def _prepare(self, batch: list[sql.Claimed]) -> tuple[list[Job], list[tuple[Job, str]]]:
+        jobs: list[Job] = []
+        broken: list[tuple[Job, str]] = []
+        for claim in batch:
+            chunks = chunks_for(claim.kind, claim.fields)
+            job = Job(claim, chunks)
+            if not chunks or not all(c.strip() for c in chunks):
+                broken.append((job, "nothing to embed: the entry's text is empty"))
+            else:
+                jobs.append(job)
+        return jobs, broken
+
+    def _embed(self, jobs: list[Job]) -> None:
+        texts = [chunk for job in jobs for chunk in job.chunks]
+        try:
+            matrix = self.embedder.embed(texts)
+        except ProviderUnavailable as exc:
+            self._release_for_outage(jobs, str(exc))
+            return
+        except PermanentEmbeddingError as exc:
+            self._split_or_fail(jobs, exc, permanent=True)
+            return
+        except Exception as exc:  # any runtime error of a model is recorded, never lost
+            self._split_or_fail(jobs, exc, permanent=False)
+            return
+        self.signals.provider_ok()
+        self._complete(jobs, matrix)
+
+    def _split_or_fail(self, jobs: list[Job], exc: BaseException, *, permanent: bool) -> None:
+        if len(jobs) > 1:
+            half = len(jobs) // 2
+            self._embed(jobs[:half])
+            self._embed(jobs[half:])
+            return
+        self._fail(jobs[0], f"{type(exc).__name__}: {exc}", permanent=permanent)
+
+    def _complete(self, jobs: list[Job], matrix: np.ndarray) -> None:
+        done: list[str] = []
+        offset = 0
+        now = self.clock()
+        with self.db.write() as conn:
+            for job in jobs:
+                part = matrix[offset : offset + len(job.chunks)]
+                offset += len(job.chunks)
+                if sql.mark_embedded(
+                    conn,
+                    entry_id=job.claim.id,
+                    revision=job.claim.revision,
+                    worker=self.worker_id,
+                    model=self.embedder.model_id,
+                    now=now,
+                ):
+                    vector_store.upsert_entry_vectors(
+                        conn,
+                        entry_id=job.claim.id,
+                        revision=job.claim.revision,
+                        model=self.embedder.model_id,
+                        chunks=job.chunks,
+                        matrix=part,
+                    )
+                    done.append(job.claim.id)
+        self.stats.succeeded += len(done)
+        self.stats.stale += len(jobs) - len(done)
+        if done:
+            for observer in self.signals.on_embedded:
+                observer(done)
+
+    def _fail(self, job: Job, error: str, *, permanent: bool) -> None:
+        delay = retry_delay(
+            job.claim.attempts, base=self.config.retry_base, cap=self.config.retry_max, rng=self.rng
+        )
+        with self.db.write() as conn:
+            status = sql.mark_failed_attempt(
+                conn,
+                entry_id=job.claim.id,
+                revision=job.claim.revision,
+                worker=self.worker_id,
+                error=error,
+                next_attempt_at=self.clock() + delay,
+                max_attempts=self.config.max_attempts,
+                permanent=permanent,
+            )
+        if status == sql.FAILED:
+            self.stats.failed += 1
+        log.warning(
+            "worker %s: entry %s attempt %d failed (%s): %s",
+            self.worker_id,
+            job.claim.id,
+            job.claim.attempts,
+            status or "no longer ours",
+            error,
+        )
+
+    def _release_for_outage(self, jobs: list[Job], reason: str) -> None:
+        delay = self.signals.outage(self.config.retry_base, self.config.retry_max, reason)
+        with self.db.write() as conn:
+            sql.release(
+                conn,
+                worker=self.worker_id,
+                ids=[j.claim.id for j in jobs],
+                not_before=self.clock() + delay,
+                refund=True,
+            )
+
+    def release_held(self, ids: list[str]) -> int:
+        with self.db.write() as conn:
+            return sql.release(conn, worker=self.worker_id, ids=ids, not_before=0.0, refund=True)
+
+    def _paused(self) -> bool:
+        with self.db.read() as conn:
+            flag = sql.read_pause(conn)
+        return bool(flag.get("operator_paused")) or (
+            (flag.get("import_paused_until") or 0) > self.clock()
+        )

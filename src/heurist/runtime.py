@@ -1,0 +1,160 @@
+"""Everything a heurist process runs, built from one Settings object and passed down.
+
+``Runtime.build`` constructs; ``start`` migrates, recovers the queue, rebuilds the
+index and starts the threads; ``stop`` shuts them down cleanly. The API app, the
+``heurist worker`` process and the tests all go through here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+from heurist.api.auth import ensure_admin_token
+from heurist.db.engine import Database
+from heurist.db.migrate import upgrade
+from heurist.embedding.base import Embedder
+from heurist.embedding.factory import build_embedder
+from heurist.index.faiss_index import VectorIndex
+from heurist.index.sync import IndexSync, IndexSyncLoop
+from heurist.queue.control import QueueControl
+from heurist.queue.pool import WorkerPool
+from heurist.queue.wakeup import Wakeup
+from heurist.queue.worker import WorkerConfig
+from heurist.search.service import SearchService
+from heurist.settings import Settings
+from heurist.store.categories import CategoryStore
+from heurist.store.entries import EntryStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    wakeup: Wakeup
+    embedder: Embedder
+    query_embedder: Embedder
+    categories: CategoryStore
+    entries: EntryStore
+    queue: QueueControl
+    index: VectorIndex
+    index_sync: IndexSync
+    sync_loop: IndexSyncLoop
+    pool: WorkerPool | None
+    search: SearchService
+    admin_token: str = ""
+    started_at: float = field(default_factory=time.time)
+    _started: bool = False
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        query_embedder: Embedder | None = None,
+        role: str = "serve",
+        workers: int | None = None,
+    ) -> Runtime:
+        db = Database(settings.resolved_database_url)
+        wakeup = Wakeup()
+        embedder = embedder or build_embedder(settings)
+        # Queries get their own model instance so a search never queues behind a batch.
+        query_embedder = query_embedder or (
+            embedder if embedder.model_id.startswith("hash") else build_embedder(settings)
+        )
+        index = VectorIndex(embedder.dim)
+        index_sync = IndexSync(db, index, model=embedder.model_id)
+        size = settings.num_embedding_workers if workers is None else workers
+        pool = (
+            WorkerPool(
+                db,
+                embedder,
+                size=size,
+                config=worker_config(settings),
+                instance_id=settings.instance_id or default_instance(role, settings),
+                wakeup=wakeup,
+            )
+            if size > 0
+            else None
+        )
+        return cls(
+            settings=settings,
+            db=db,
+            wakeup=wakeup,
+            embedder=embedder,
+            query_embedder=query_embedder,
+            categories=CategoryStore(db),
+            entries=EntryStore(db, on_write=wakeup.notify),
+            queue=QueueControl(db, wakeup),
+            index=index,
+            index_sync=index_sync,
+            sync_loop=IndexSyncLoop(index_sync, interval=settings.index_sync_interval),
+            pool=pool,
+            search=SearchService(db, query_embedder, index, cache_size=settings.query_cache_size),
+        )
+
+    def start(self, *, serve_search: bool = True) -> None:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(self.db)
+        self.admin_token = ensure_admin_token(self.settings.admin_token, self.settings.data_dir)
+        if self.pool is not None:
+            self.pool.signals.on_embedded.append(self.sync_loop.poke)
+            self.pool.recover(retry_failed=self.settings.queue_retry_failed_on_startup)
+            self.pool.start()
+        if serve_search:
+            self.index_sync.rebuild()
+            self.sync_loop.start()
+            threading.Thread(target=self._warm_model, name="model-warmup", daemon=True).start()
+        self._started = True
+
+    def _warm_model(self) -> None:
+        """Load the query model off the request path; searches use keyword until it is in."""
+        started = time.perf_counter()
+        try:
+            self.query_embedder.load()
+            self.query_embedder.embed(["warm up"])
+        except Exception:
+            log.exception("could not load the embedding model for queries")
+            return
+        log.info(
+            "query model %s ready in %.1fs",
+            self.query_embedder.model_id,
+            time.perf_counter() - started,
+        )
+
+    def stop(self) -> None:
+        if self.pool is not None:
+            self.pool.stop()
+        if self._started:
+            self.sync_loop.stop()
+        self.embedder.close()
+        if self.query_embedder is not self.embedder:
+            self.query_embedder.close()
+        self.db.dispose()
+
+
+def worker_config(settings: Settings) -> WorkerConfig:
+    return WorkerConfig(
+        batch_size=settings.worker_batch_size,
+        lease_seconds=settings.lease_seconds,
+        heartbeat_interval=settings.resolved_heartbeat_interval,
+        poll_interval=settings.worker_poll_interval,
+        max_attempts=settings.max_attempts,
+        retry_base=settings.retry_base_seconds,
+        retry_max=settings.retry_max_seconds,
+    )
+
+
+def default_instance(role: str, settings: Settings) -> str:
+    """The server's name is stable across restarts (host and port), so a new life releases
+    its previous life's rows at once. Worker processes default to their pid (several may
+    run on one host); give them HEURIST_INSTANCE_ID to get the same at-once release."""
+    suffix = f":{settings.port}" if role == "serve" else f":{os.getpid()}"
+    return f"{socket.gethostname()}:{role}{suffix}"

@@ -1,0 +1,74 @@
+"""Categories: the folders entries are filed under."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from heurist.clock import iso, now
+from heurist.db.engine import Database
+from heurist.db.schema import categories, entries
+from heurist.errors import Conflict, NotFound
+
+
+class CategoryStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, code: str, name: str, description: str = "") -> dict[str, Any]:
+        ts = now()
+        try:
+            with self.db.write() as conn:
+                conn.execute(
+                    insert(categories).values(
+                        code=code, name=name, description=description, created_at=ts, updated_at=ts
+                    )
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"category '{code}' already exists", details={"field": "code"}) from exc
+        return self.get(code)
+
+    def get(self, code: str) -> dict[str, Any]:
+        with self.db.read() as conn:
+            row = conn.execute(select(categories).where(categories.c.code == code)).first()
+            if row is None:
+                raise NotFound(f"category '{code}' does not exist", details={"field": "code"})
+            counts = _counts(conn, code)
+        return _public(row, counts.get(code, {}))
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            rows = conn.execute(select(categories).order_by(categories.c.code)).all()
+            counts = _counts(conn, None)
+        return [_public(r, counts.get(r.code, {})) for r in rows]
+
+
+def exists(conn: Connection, code: str) -> bool:
+    return (
+        conn.execute(select(categories.c.code).where(categories.c.code == code)).first() is not None
+    )
+
+
+def _counts(conn: Connection, code: str | None) -> dict[str, dict[str, int]]:
+    stmt = select(entries.c.category_code, entries.c.kind, func.count()).group_by(
+        entries.c.category_code, entries.c.kind
+    )
+    if code is not None:
+        stmt = stmt.where(entries.c.category_code == code)
+    out: dict[str, dict[str, int]] = {}
+    for cat, kind, n in conn.execute(stmt):
+        out.setdefault(cat, {})[kind] = int(n)
+    return out
+
+
+def _public(row: Any, counts: dict[str, int]) -> dict[str, Any]:
+    return {
+        "code": row.code,
+        "name": row.name,
+        "description": row.description,
+        "counts": {"experience": counts.get("experience", 0), "manual": counts.get("manual", 0)},
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }

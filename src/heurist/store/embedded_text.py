@@ -1,0 +1,38 @@
+"""What gets embedded for an entry, and the hash that says whether it changed.
+
+An update re-embeds only when this hash changes (DESIGN §3.1): editing the author
+or the source of an experience does not touch the queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from heurist.embedding.chunking import manual_chunks
+
+EMBEDDED_FIELDS = {
+    "experience": ("title", "playbook", "context"),
+    "manual": ("title", "summary", "content"),
+}
+
+
+def content_hash(kind: str, fields: Mapping[str, Any]) -> str:
+    digest = hashlib.sha256(kind.encode())
+    for name in EMBEDDED_FIELDS[kind]:
+        digest.update(b"\x00")
+        digest.update((fields.get(name) or "").encode())
+    return digest.hexdigest()
+
+
+def chunks_for(kind: str, fields: Mapping[str, Any]) -> list[str]:
+    """The texts to embed for one entry: one for an experience, one per chunk for a manual."""
+    if kind == "experience":
+        parts = [fields.get("title") or "", fields.get("playbook") or ""]
+        if fields.get("context"):
+            parts.append(str(fields["context"]))
+        return ["\n".join(p for p in parts if p)]
+    return manual_chunks(
+        fields.get("title") or "", fields.get("summary"), fields.get("content") or ""
+    )

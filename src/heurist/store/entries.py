@@ -1,0 +1,238 @@
+"""Experiences and manuals: create, read, change, delete, list.
+
+The write path (DESIGN §3.1): a create, or an update that changes the embedded text,
+commits the row as ``pending`` with a new revision in one short transaction, then
+wakes the workers. No model is touched here. The keyword index is kept by database
+triggers (SQLite) or a generated column (PostgreSQL) inside the same transaction, so
+an entry is findable by keyword the moment its write returns.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, insert, select, update
+
+from heurist.clock import iso, now
+from heurist.db.engine import Database
+from heurist.db.schema import entries
+from heurist.errors import InvalidInput, NotFound
+from heurist.limits import PRIORITY_INTERACTIVE
+from heurist.store import vectors as vector_store
+from heurist.store.categories import exists as category_exists
+from heurist.store.embedded_text import content_hash
+from heurist.store.ids import new_id
+
+KINDS = ("experience", "manual")
+SECTIONS = ("useful", "harmful", "contextual")
+FIELDS = {
+    "experience": ("category", "section", "title", "playbook", "context", "author", "source"),
+    "manual": ("category", "title", "content", "summary", "author", "source"),
+}
+# Columns reset when an entry goes back to the queue with a new revision.
+REQUEUE_COLUMNS = {
+    "embedding_status": "pending",
+    "attempts": 0,
+    "last_error": None,
+    "claimed_by": None,
+    "claimed_at": None,
+    "lease_expires_at": None,
+    "next_attempt_at": 0.0,
+}
+
+
+class EntryStore:
+    def __init__(self, db: Database, *, on_write: Callable[[], None] = lambda: None) -> None:
+        self.db = db
+        self.on_write = on_write
+
+    def create(
+        self,
+        kind: str,
+        data: Mapping[str, Any],
+        *,
+        priority: int = PRIORITY_INTERACTIVE,
+        entry_id: str | None = None,
+    ) -> dict[str, Any]:
+        fields = _fields(kind, data)
+        check_rules(kind, fields)
+        with self.db.write() as conn:
+            _require_category(conn, fields["category"])
+            row = new_row(kind, fields, priority=priority, entry_id=entry_id)
+            conn.execute(insert(entries).values(**row))
+            created = _get(conn, row["id"], kind)
+        self.on_write()
+        return created
+
+    def get(self, entry_id: str, kind: str | None = None) -> dict[str, Any]:
+        with self.db.read() as conn:
+            return _get(conn, entry_id, kind)
+
+    def update(self, entry_id: str, kind: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        with self.db.write() as conn:
+            current = _get(conn, entry_id, kind)
+            fields = {k: current[k] for k in FIELDS[kind]} | _fields(kind, changes, partial=True)
+            check_rules(kind, fields)
+            if fields["category"] != current["category"]:
+                _require_category(conn, fields["category"])
+            values = _columns(fields)
+            requeued = content_hash(kind, fields) != current["content_hash"]
+            if requeued:
+                values |= _requeue_values(kind, fields, current["revision"] + 1)
+            values["updated_at"] = now()
+            conn.execute(update(entries).where(entries.c.id == entry_id).values(**values))
+            if not requeued and (
+                fields["category"] != current["category"]
+                or fields.get("section") != current.get("section")
+            ):
+                vector_store.touch_entry(conn, entry_id)
+            result = _get(conn, entry_id, kind)
+        if requeued:
+            self.on_write()
+        return result
+
+    def delete(self, entry_id: str, kind: str | None = None) -> None:
+        with self.db.write() as conn:
+            _get(conn, entry_id, kind)
+            vector_store.tombstone_entry(conn, entry_id)
+            conn.execute(delete(entries).where(entries.c.id == entry_id))
+
+    def list(
+        self,
+        kind: str,
+        *,
+        category: str | None = None,
+        section: str | None = None,
+        status: str | None = None,
+        limit: int,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        conds = [entries.c.kind == kind, entries.c.seq > decode_cursor(cursor)]
+        for column, value in (
+            (entries.c.category_code, category),
+            (entries.c.section, section),
+            (entries.c.embedding_status, status),
+        ):
+            if value is not None:
+                conds.append(column == value)
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(entries).where(and_(*conds)).order_by(entries.c.seq).limit(limit + 1)
+            ).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].seq) if more and rows else None
+        return [to_public(r) for r in rows], next_cursor
+
+
+def new_row(
+    kind: str, fields: Mapping[str, Any], *, priority: int, entry_id: str | None
+) -> dict[str, Any]:
+    """The full column set of a new entry, queued as pending at revision 1."""
+    ts = now()
+    return {
+        "id": entry_id or new_id(),
+        "kind": kind,
+        **_columns(fields),
+        "created_at": ts,
+        "updated_at": ts,
+        **_requeue_values(kind, fields, 1),
+        "priority": priority,
+        "embedded_revision": None,
+        "embedded_model": None,
+        "embedded_at": None,
+    }
+
+
+def _requeue_values(kind: str, fields: Mapping[str, Any], revision: int) -> dict[str, Any]:
+    return REQUEUE_COLUMNS | {
+        "revision": revision,
+        "content_hash": content_hash(kind, fields),
+        "queued_at": now(),
+        "priority": PRIORITY_INTERACTIVE,
+    }
+
+
+def _fields(kind: str, data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    if kind not in KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", field="kind")
+    allowed = FIELDS[kind]
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise InvalidInput(f"unknown field '{unknown[0]}' for a {kind}", field=unknown[0])
+    if partial:
+        return dict(data)
+    return {name: data.get(name) for name in allowed}
+
+
+def check_rules(kind: str, fields: Mapping[str, Any]) -> None:
+    """Rules that span fields; types and lengths are checked by the API schemas."""
+    for name in ("category", "title"):
+        if not (fields.get(name) or "").strip():
+            raise InvalidInput(f"{name} is required and must not be blank", field=name)
+    body = "playbook" if kind == "experience" else "content"
+    if not (fields.get(body) or "").strip():
+        raise InvalidInput(f"{body} is required and must not be blank", field=body)
+    if kind == "experience":
+        if fields.get("section") not in SECTIONS:
+            raise InvalidInput(f"section must be one of {', '.join(SECTIONS)}", field="section")
+        if fields["section"] == "contextual" and not (fields.get("context") or "").strip():
+            raise InvalidInput("context is required when section is 'contextual'", field="context")
+
+
+def _require_category(conn: Connection, code: str) -> None:
+    if not category_exists(conn, code):
+        raise InvalidInput(
+            f"category '{code}' does not exist; create it first with POST /api/v1/categories",
+            field="category",
+        )
+
+
+def _columns(fields: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in fields.items() if k != "category"}
+    out["category_code"] = fields["category"]
+    return out
+
+
+def _get(conn: Connection, entry_id: str, kind: str | None) -> dict[str, Any]:
+    row = conn.execute(select(entries).where(entries.c.id == entry_id)).first()
+    if row is None or (kind is not None and row.kind != kind):
+        raise NotFound(f"{kind or 'entry'} '{entry_id}' does not exist", details={"id": entry_id})
+    return to_public(row)
+
+
+def to_public(row: Any) -> dict[str, Any]:
+    m = row._mapping
+    out: dict[str, Any] = {"id": m["id"], "kind": m["kind"], "category": m["category_code"]}
+    for name in FIELDS[m["kind"]][1:]:
+        out[name] = m[name]
+    out |= {
+        "created_at": iso(m["created_at"]),
+        "updated_at": iso(m["updated_at"]),
+        "embedding_status": m["embedding_status"],
+        "revision": m["revision"],
+        "embedded_revision": m["embedded_revision"],
+        "attempts": m["attempts"],
+        "last_error": m["last_error"],
+        "content_hash": m["content_hash"],
+    }
+    return out
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, value = raw.split(":", 1)
+        if prefix != "seq":
+            raise ValueError(prefix)
+        return int(value)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("cursor is not one this API returned", field="cursor") from exc
