@@ -13,7 +13,11 @@ from heurist.api import errors
 from heurist.api.auth import ensure_admin_token
 from heurist.api.auth_middleware import BearerAuthMiddleware
 from heurist.api.body_limit import BodyLimitMiddleware
-from heurist.api.routes import admin, categories, entries, health, search
+from heurist.api.ui import create_router as ui_router
+from heurist.api.routes import admin, categories, entries, health, import_pause, metrics, search
+from heurist.mcp.http import mount_mcp
+from heurist.observability.http import HttpMetricsMiddleware
+from heurist.observability.metrics import Metrics
 from heurist.runtime import Runtime
 from heurist.settings import Settings
 
@@ -26,7 +30,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(rt.start)
         try:
-            yield
+            async with mcp_sessions:  # assigned below, before the app can start
+                yield
         finally:
             await run_in_threadpool(rt.stop)
 
@@ -37,20 +42,29 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    app.state.metrics = Metrics()
+    app.state.metrics.watch(rt)
     errors.install(app)
     for router in (
         health.router,
+        metrics.router,
         categories.router,
         entries.experiences,
         entries.manuals,
         search.router,
         admin.router,
+        import_pause.router,
     ):
         app.include_router(router)
+    app.include_router(ui_router(settings))  # the dashboard at /ui
+    mcp_sessions = mount_mcp(app, settings)
     admin_token = ensure_admin_token(settings.admin_token, settings.data_dir)
     rules = [("/admin", admin_token, "the admin API")]
     if settings.api_token:
         rules.append(("/api", settings.api_token, "the data API"))
+        rules.append(("/mcp", settings.api_token, "the MCP endpoint"))
     app.add_middleware(BearerAuthMiddleware, rules=rules)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.REQUEST_BODY_MAX_BYTES)
+    # Outermost, so requests refused by auth or the body limit are timed too.
+    app.add_middleware(HttpMetricsMiddleware, metrics=app.state.metrics, routes=app.router.routes)
     return app

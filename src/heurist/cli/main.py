@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from heurist.cli import transfer
 from heurist.cli.client import ApiClient, ServerError
 from heurist.errors import ConfigError
 from heurist.settings import Settings, load_settings
@@ -28,6 +29,8 @@ index_app = typer.Typer(help="The in-memory vector index.")
 app.add_typer(queue_app, name="queue")
 app.add_typer(db_app, name="db")
 app.add_typer(index_app, name="index")
+app.command("import")(transfer.import_command)
+app.command("export")(transfer.export_command)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -123,6 +126,14 @@ def worker(
     err_console.print(f"worker pool of {runtime.pool.size} running as {runtime.pool.prefix}")
     stop.wait()
     runtime.stop()
+
+
+@app.command()
+def mcp() -> None:
+    """Serve MCP over stdio for an assistant, as a client of the server at HEURIST_API_URL."""
+    from heurist.mcp.server import run_stdio  # lazy: only this command pays for the SDK
+
+    run_stdio(settings())
 
 
 @db_app.command("upgrade")

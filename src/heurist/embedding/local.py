@@ -70,7 +70,12 @@ class SentenceTransformerEmbedder(Embedder):
             torch.set_num_threads(self.threads)
         model = SentenceTransformer(str(self.model_dir), device="cpu")
         model.max_seq_length = self.max_input_tokens
-        model_dim = model.get_sentence_embedding_dimension()
+        # renamed in sentence-transformers 6; keep working with older releases
+        dimension = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
+        )
+        model_dim = dimension()
         if model_dim != self.dim:
             raise PermanentEmbeddingError(
                 f"model {self.model_id} gives {model_dim}-d vectors, {self.dim} configured"

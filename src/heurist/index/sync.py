@@ -61,9 +61,9 @@ class IndexSync:
         with self._lock:
             with self.db.read() as conn:
                 start = vector_store.max_change_seq(conn)
-            self.index.clear()
             loaded = 0
-            with self.db.read() as conn:
+            with self.db.read() as conn, self.index.exclusive():
+                self.index.clear()
                 for page in vector_store.iter_all_vectors(conn, self.model):
                     self.index.upsert([_item(r) for r in page])
                     loaded += len(page)

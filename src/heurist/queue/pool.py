@@ -107,9 +107,12 @@ class WorkerPool:
                 self.signals.stop.wait(min(RESTART_BACKOFF_MAX, 0.5 * 2 ** min(restarts, 6)))
 
     def _release_crashed(self, worker: Worker, stats: WorkerStats) -> None:
+        """Whatever the crashed worker held goes back now; its id is never used again."""
         try:
-            worker.release_held(stats.current_batch)
-        except Exception:
+            with self.db.write() as conn:
+                released = sql.release_instance(conn, instance_prefix=worker.worker_id)
+            log.info("released %d rows held by crashed worker %s", released, worker.worker_id)
+        except Exception:  # the lease will expire and the claim will rescue them
             log.exception("could not release rows of crashed worker %s", worker.worker_id)
         stats.current_batch = []
 

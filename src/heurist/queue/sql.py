@@ -273,6 +273,23 @@ def in_flight(conn: Connection) -> int:
     )
 
 
+def depth_by_status(conn: Connection, statuses: Sequence[str]) -> dict[str, int]:
+    """Rows in the given statuses, all kinds together: for /health, which must stay fast.
+
+    Reads only the range of the (status, priority, queued_at) index for each status, so
+    its cost follows the queue's depth, not the table's size (unlike ``status_counts``,
+    which also counts every embedded row by kind).
+    """
+    stmt = text(
+        """SELECT embedding_status, count(*) FROM entries
+        WHERE embedding_status IN :statuses GROUP BY embedding_status"""
+    ).bindparams(bindparam("statuses", expanding=True))
+    out = dict.fromkeys(statuses, 0)
+    for status, n in conn.execute(stmt, {"statuses": list(statuses)}):
+        out[status] = int(n)
+    return out
+
+
 def oldest_pending_queued_at(conn: Connection) -> float | None:
     value = conn.execute(
         text("SELECT min(queued_at) FROM entries WHERE embedding_status = 'pending'")

@@ -59,6 +59,20 @@ class WorkerStats:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchReport:
+    """What one processed batch tells its observers (metrics): sizes, time, outcome."""
+
+    worker_id: str
+    size: int
+    latency: float
+    succeeded: int
+    failed: int
+    retried: int = 0
+    # Seconds from queued (the write) to embedded, one per entry completed in this batch.
+    lags: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     claim: sql.Claimed
     chunks: list[str]
@@ -75,7 +89,7 @@ class PoolSignals:
         self.outage_delay = 0.0
         self._lock = threading.Lock()
         self.on_embedded: list[Callable[[list[str]], None]] = []
-        self.on_batch: list[Callable[[int, float, int, int], None]] = []
+        self.on_batch: list[Callable[[BatchReport], None]] = []
 
     def outage(self, base: float, cap: float, reason: str) -> float:
         with self._lock:
@@ -112,6 +126,9 @@ class Worker:
         self.clock = signals.clock
         self.stats = stats or WorkerStats(worker_id)
         self.rng = random.Random()
+        # Per batch, for the report: write-to-embedded lags and attempts sent back to retry.
+        self._lags: list[float] = []
+        self._retried = 0
         self.heartbeat = Heartbeat(
             db,
             worker_id=worker_id,
@@ -163,6 +180,8 @@ class Worker:
         self.heartbeat.hold(ids)
         self.stats.state, self.stats.current_batch = "embedding", ids
         started = time.perf_counter()
+        before = (self.stats.succeeded, self.stats.failed)
+        self._lags, self._retried = [], 0
         try:
             jobs, broken = self._prepare(batch)
             for job, error in broken:
@@ -174,15 +193,32 @@ class Worker:
             self.stats.current_batch = []
             self.stats.last_run = self.clock()
             self.stats.processed += len(batch)
-        latency = time.perf_counter() - started
+        self._report(batch, time.perf_counter() - started, before)
+
+    def _report(self, batch: list[sql.Claimed], latency: float, before: tuple[int, int]) -> None:
+        """One log line per batch, and the same facts to the observers (metrics)."""
+        report = BatchReport(
+            worker_id=self.worker_id,
+            size=len(batch),
+            latency=latency,
+            succeeded=self.stats.succeeded - before[0],
+            failed=self.stats.failed - before[1],
+            retried=self._retried,
+            lags=tuple(self._lags),
+        )
         for observer in self.signals.on_batch:
-            observer(len(batch), latency, self.stats.succeeded, self.stats.failed)
+            observer(report)
         log.info(
-            "worker %s: batch of %d in %.0f ms (ids %s)",
+            "worker %s: batch of %d in %.0f ms: %d embedded, %d failed, %d to retry "
+            "(ids %s; attempts %s)",
             self.worker_id,
-            len(batch),
+            report.size,
             latency * 1000,
-            ",".join(i[:8] for i in ids),
+            report.succeeded,
+            report.failed,
+            report.retried,
+            ",".join(c.id for c in batch),
+            ",".join(str(c.attempts) for c in batch),
         )
 
     def _prepare(self, batch: list[sql.Claimed]) -> tuple[list[Job], list[tuple[Job, str]]]:
@@ -246,6 +282,7 @@ class Worker:
                         matrix=part,
                     )
                     done.append(job.claim.id)
+                    self._lags.append(max(0.0, now - job.claim.queued_at))
         self.stats.succeeded += len(done)
         self.stats.stale += len(jobs) - len(done)
         if done:
@@ -269,6 +306,8 @@ class Worker:
             )
         if status == sql.FAILED:
             self.stats.failed += 1
+        elif status == sql.PENDING:
+            self._retried += 1
         log.warning(
             "worker %s: entry %s attempt %d failed (%s): %s",
             self.worker_id,
@@ -288,10 +327,6 @@ class Worker:
                 not_before=self.clock() + delay,
                 refund=True,
             )
-
-    def release_held(self, ids: list[str]) -> int:
-        with self.db.write() as conn:
-            return sql.release(conn, worker=self.worker_id, ids=ids, not_before=0.0, refund=True)
 
     def _paused(self) -> bool:
         with self.db.read() as conn:

@@ -1,0 +1,1 @@
+"""What an operator watches: Prometheus metrics (per app, never the global registry)."""

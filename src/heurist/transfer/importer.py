@@ -1,0 +1,216 @@
+"""The write of an import: one transaction, all or nothing.
+
+``upsert`` inserts new entries and updates existing ones by id; ``replace`` also
+deletes every entry and category the file lacks, with their vectors, tombstoned in the
+change log so every search process's index drops them. Every imported entry goes back
+to the queue as ``pending`` at import priority (below interactive writes); an entry
+whose embedded text changed gets a new revision, so a vector computed for the old text
+can never be written back as current.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+
+from heurist.clock import now
+from heurist.db.engine import Database
+from heurist.db.schema import categories, entries
+from heurist.limits import PRIORITY_IMPORT
+from heurist.store import vectors as vector_store
+from heurist.store.entries import REQUEUE_COLUMNS, new_row
+from heurist.transfer.plan import ImportPlan, Progress, check_against_store
+from heurist.transfer.records import CategoryRecord, EntryRecord
+
+BATCH = 1_000
+# Every kind-specific column, so that one executemany covers both kinds.
+TEXT_COLUMNS = ("section", "playbook", "context", "content", "summary")
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    categories_created: int
+    categories_updated: int
+    entries_created: int
+    entries_updated: int
+    entries_deleted: int
+    categories_deleted: int
+    vectors_deleted: int
+
+
+@dataclass(frozen=True)
+class Existing:
+    kind: str
+    revision: int
+    content_hash: str
+    created_at: float
+
+
+def write_plan(
+    db: Database, plan: ImportPlan, *, mode: str, progress: Progress | None = None
+) -> ImportResult:
+    """Apply the plan in one write transaction; any error rolls all of it back."""
+    with db.write() as conn:
+        existing = _existing_entries(conn)
+        store_categories = set(conn.execute(select(categories.c.code)).scalars())
+        check_against_store(
+            plan,
+            store_categories=store_categories,
+            store_kinds={k: v.kind for k, v in existing.items()},
+            mode=mode,
+        )
+        cats_new, cats_old = _upsert_categories(conn, plan.categories, store_categories)
+        rows_new, rows_old = _entry_rows(plan.entries, existing)
+        for part in _batches(rows_new):
+            conn.execute(insert(entries), part)
+            _advance(progress, len(part))
+        for part in _batches(rows_old):
+            conn.execute(_update_statement(), part)
+            _advance(progress, len(part))
+        deleted, vectors_gone, cats_gone = 0, 0, 0
+        if mode == "replace":
+            keep = {r["id"] for r in rows_new} | {r["b_id"] for r in rows_old}
+            deleted, vectors_gone = _delete_entries(conn, sorted(set(existing) - keep))
+            cats_gone = _delete_categories(
+                conn, store_categories - {c.code for c in plan.categories}
+            )
+    return ImportResult(
+        len(cats_new), len(cats_old), len(rows_new), len(rows_old), deleted, cats_gone, vectors_gone
+    )
+
+
+def _existing_entries(conn: Connection) -> dict[str, Existing]:
+    rows = conn.execute(
+        select(
+            entries.c.id,
+            entries.c.kind,
+            entries.c.revision,
+            entries.c.content_hash,
+            entries.c.created_at,
+        )
+    )
+    return {r.id: Existing(r.kind, r.revision, r.content_hash, r.created_at) for r in rows}
+
+
+def _upsert_categories(
+    conn: Connection, records: Sequence[CategoryRecord], store: set[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    ts = now()
+    new, old = [], []
+    for c in records:
+        row = {
+            "code": c.code,
+            "name": c.name,
+            "description": c.description,
+            "created_at": c.created_at,
+            "updated_at": ts if c.updated_at is None else c.updated_at,
+        }
+        if c.code in store:
+            old.append(_bound(row, "code", exclude=()))
+        else:
+            new.append(row | {"created_at": ts if c.created_at is None else c.created_at})
+    if new:
+        conn.execute(insert(categories), new)
+    if old:
+        stmt = (
+            update(categories)
+            .where(categories.c.code == bindparam("b_code"))
+            .values(
+                name=bindparam("v_name"),
+                description=bindparam("v_description"),
+                # A file without a creation time keeps the one the store has.
+                created_at=func.coalesce(bindparam("v_created_at"), categories.c.created_at),
+                updated_at=bindparam("v_updated_at"),
+            )
+        )
+        conn.execute(stmt, old)
+    return new, old
+
+
+def _entry_rows(
+    records: Sequence[EntryRecord], existing: dict[str, Existing]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows to insert, and bound parameter sets for the updates of existing ids."""
+    new, old = [], []
+    for record in records:
+        row = new_row(record.kind, record.fields, priority=PRIORITY_IMPORT, entry_id=record.id)
+        for column in TEXT_COLUMNS:
+            row.setdefault(column, None)
+        if record.updated_at is not None:
+            row["updated_at"] = record.updated_at
+        held = existing.get(row["id"])
+        if held is None:
+            if record.created_at is not None:
+                row["created_at"] = record.created_at
+            new.append(row)
+            continue
+        row["created_at"] = held.created_at if record.created_at is None else record.created_at
+        changed = row["content_hash"] != held.content_hash
+        row["revision"] = held.revision + 1 if changed else held.revision
+        old.append(
+            _bound(
+                row,
+                "id",
+                exclude=("id", "kind", "embedded_revision", "embedded_model", "embedded_at"),
+            )
+        )
+    return new, old
+
+
+def _bound(row: dict[str, Any], key: str, *, exclude: Sequence[str]) -> dict[str, Any]:
+    """Parameters for an executemany UPDATE: SQLAlchemy reserves the column names for
+    its own SET parameters, so values are bound as ``v_<column>`` and the key as ``b_<key>``.
+    """
+    out = {f"v_{k}": v for k, v in row.items() if k not in exclude and k != key}
+    out[f"b_{key}"] = row[key]
+    return out
+
+
+def _update_statement() -> Any:
+    names = (
+        "category_code",
+        "title",
+        "author",
+        "source",
+        *TEXT_COLUMNS,
+        "created_at",
+        "updated_at",
+        "revision",
+        "content_hash",
+        "queued_at",
+        "priority",
+        *REQUEUE_COLUMNS,
+    )
+    return (
+        update(entries)
+        .where(entries.c.id == bindparam("b_id"))
+        .values({name: bindparam(f"v_{name}") for name in names})
+    )
+
+
+def _delete_entries(conn: Connection, ids: Sequence[str]) -> tuple[int, int]:
+    vectors_gone = 0
+    for entry_id in ids:
+        vectors_gone += vector_store.tombstone_entry(conn, entry_id)
+    for part in _batches(list(ids)):
+        conn.execute(delete(entries).where(entries.c.id.in_(part)))
+    return len(ids), vectors_gone
+
+
+def _delete_categories(conn: Connection, codes: set[str]) -> int:
+    if codes:
+        conn.execute(delete(categories).where(categories.c.code.in_(sorted(codes))))
+    return len(codes)
+
+
+def _batches(rows: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(rows), BATCH):
+        yield rows[start : start + BATCH]
+
+
+def _advance(progress: Progress | None, n: int) -> None:
+    if progress is not None:
+        progress(n)
