@@ -122,9 +122,7 @@ def test_quantized_model_is_rejected_by_the_fidelity_gate(
     assert info.value.details["min_cosine"] < 0.999
 
 
-def test_onnx_failure_falls_back_to_torch(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_onnx_failure_falls_back_to_torch(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("the cache dir cannot be created here")
     embedder = LocalEmbedder(runtime="onnx", threads=2, cache_dir=blocker / "models")

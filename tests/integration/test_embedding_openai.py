@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,12 +17,7 @@ from heurist.embedding import (
     build_embedder,
 )
 from heurist.settings import Settings
-
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # tests/ is not a package on pytest's path by default
-    sys.path.insert(0, str(ROOT))
-
-from tests.support.fake_openai import FakeOpenAI  # noqa: E402
+from tests.support.fake_openai import FakeOpenAI
 
 API_KEY = "sk-test-secret-123"
 

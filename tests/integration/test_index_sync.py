@@ -32,7 +32,11 @@ def setup(db: Database) -> tuple[EntryStore, VectorIndex, IndexSync]:
 
 def store_vector(conn, entry_id: str, text: str) -> None:  # type: ignore[no-untyped-def]
     vector_store.upsert_entry_vectors(
-        conn, entry_id=entry_id, revision=1, model=EMBEDDER.model_id, chunks=[text],
+        conn,
+        entry_id=entry_id,
+        revision=1,
+        model=EMBEDDER.model_id,
+        chunks=[text],
         matrix=EMBEDDER.embed([text]),
     )
 

@@ -56,7 +56,9 @@ def make_worker(
     db: Database, embedder: ScriptedEmbedder, name: str = "inst/boot/w0", **cfg: Any
 ) -> Worker:
     config = dataclasses.replace(CONFIG, **cfg)
-    return Worker(db, embedder, worker_id=name, config=config, signals=PoolSignals(Wakeup(), time.time))
+    return Worker(
+        db, embedder, worker_id=name, config=config, signals=PoolSignals(Wakeup(), time.time)
+    )
 
 
 def rows(db: Database) -> dict[str, Any]:
@@ -241,8 +243,10 @@ def test_heartbeat_keeps_the_lease_of_a_long_batch(db: Database, store: EntrySto
     stolen: list[str] = []
     while thread.is_alive():
         with db.write() as conn:
-            stolen += [c.id for c in sql.claim(conn, worker="thief", limit=5, now=time.time(),
-                                               lease_seconds=5)]
+            stolen += [
+                c.id
+                for c in sql.claim(conn, worker="thief", limit=5, now=time.time(), lease_seconds=5)
+            ]
         time.sleep(0.1)
     worker.heartbeat.stop()
     assert stolen == []
@@ -304,14 +308,22 @@ def test_start_up_releases_previous_life_and_requeues_other_models(
 ) -> None:
     orphan, embedded, other = add(store, 3)
     with db.write() as conn:
-        sql.claim(conn, worker="host:serve/oldboot/w0.0", limit=1, now=time.time(),
-                  lease_seconds=3600)
-        conn.execute(update(entries).where(entries.c.id == embedded).values(
-            embedding_status="embedded", embedded_model="hash-64"))
-        conn.execute(update(entries).where(entries.c.id == other).values(
-            embedding_status="embedded", embedded_model="old-model"))
-    pool = WorkerPool(db, ScriptedEmbedder(), size=1, config=CONFIG, instance_id="host:serve",
-                      wakeup=Wakeup())
+        sql.claim(
+            conn, worker="host:serve/oldboot/w0.0", limit=1, now=time.time(), lease_seconds=3600
+        )
+        conn.execute(
+            update(entries)
+            .where(entries.c.id == embedded)
+            .values(embedding_status="embedded", embedded_model="hash-64")
+        )
+        conn.execute(
+            update(entries)
+            .where(entries.c.id == other)
+            .values(embedding_status="embedded", embedded_model="old-model")
+        )
+    pool = WorkerPool(
+        db, ScriptedEmbedder(), size=1, config=CONFIG, instance_id="host:serve", wakeup=Wakeup()
+    )
     result = pool.recover(retry_failed=False)
     state = rows(db)
     assert result == {"released": 1, "retried": 0, "requeued_model": 1}
@@ -323,9 +335,14 @@ def test_start_up_releases_previous_life_and_requeues_other_models(
 def test_write_wakes_an_idle_pool_at_once(db: Database, store: EntryStore) -> None:
     wakeup = Wakeup()
     store.on_write = wakeup.notify
-    pool = WorkerPool(db, ScriptedEmbedder(), size=2,
-                      config=dataclasses.replace(CONFIG, poll_interval=60),
-                      instance_id="wake", wakeup=wakeup)
+    pool = WorkerPool(
+        db,
+        ScriptedEmbedder(),
+        size=2,
+        config=dataclasses.replace(CONFIG, poll_interval=60),
+        instance_id="wake",
+        wakeup=wakeup,
+    )
     pool.start()
     try:
         time.sleep(0.3)  # let both workers go idle on their 60 s poll
@@ -347,16 +364,15 @@ def test_clean_stop_leaves_nothing_processing(db: Database, store: EntryStore) -
     pool.stop(timeout=10)
     with db.read() as conn:
         processing = conn.execute(
-            select(func.count()).select_from(entries).where(
-                entries.c.embedding_status == "processing")
+            select(func.count())
+            .select_from(entries)
+            .where(entries.c.embedding_status == "processing")
         ).scalar_one()
     assert processing == 0
     assert pool.alive == 0
 
 
-def test_crashed_worker_is_restarted_and_its_rows_released(
-    db: Database, store: EntryStore
-) -> None:
+def test_crashed_worker_is_restarted_and_its_rows_released(db: Database, store: EntryStore) -> None:
     add(store, 5)
 
     class CrashOnce(ScriptedEmbedder):

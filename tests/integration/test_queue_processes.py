@@ -28,8 +28,17 @@ def test_two_processes_claim_each_row_exactly_once(db: Database) -> None:
     start_at = time.time() + 4
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.support.claimer", db.url, f"proc{n}/boot/w0", str(start_at)],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "tests.support.claimer",
+                db.url,
+                f"proc{n}/boot/w0",
+                str(start_at),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for n in range(2)
     ]

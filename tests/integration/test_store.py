@@ -92,8 +92,14 @@ def test_category_move_without_text_change_logs_vector_change(stores, db: Databa
     with db.write() as conn:
         conn.execute(
             vectors.insert().values(
-                entry_id=created["id"], chunk_index=0, revision=1, model="m", dim=2,
-                vector=b"\x00" * 8, chunk_text="x", updated_at=0.0,
+                entry_id=created["id"],
+                chunk_index=0,
+                revision=1,
+                model="m",
+                dim=2,
+                vector=b"\x00" * 8,
+                chunk_text="x",
+                updated_at=0.0,
             )
         )
     store.update(created["id"], "experience", {"category": "ops"})
@@ -108,8 +114,14 @@ def test_delete_removes_row_and_vectors_with_tombstones(stores, db: Database) ->
     with db.write() as conn:
         conn.execute(
             vectors.insert().values(
-                entry_id=created["id"], chunk_index=0, revision=1, model="m", dim=2,
-                vector=b"\x00" * 8, chunk_text="x", updated_at=0.0,
+                entry_id=created["id"],
+                chunk_index=0,
+                revision=1,
+                model="m",
+                dim=2,
+                vector=b"\x00" * 8,
+                chunk_text="x",
+                updated_at=0.0,
             )
         )
     store.delete(created["id"], "experience")

@@ -196,7 +196,7 @@ def queue_status(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         console.print_json(json.dumps(result))
         return
-    table = Table(title=f"queue ({'PAUSED' if result['paused'] else 'running'})")
+    table = Table(title=f"queue ({_pause_label(result)})", caption=_oldest(result))
     for column in ("status", "experience", "manual", "total"):
         table.add_column(column, justify="right")
     for status, counts in result["queue"].items():
@@ -218,6 +218,18 @@ def queue_status(as_json: bool = typer.Option(False, "--json")) -> None:
             str(w["restarts"]),
         )
     console.print(workers)
+
+
+def _pause_label(status: dict[str, Any]) -> str:
+    pause = status.get("pause") or {}
+    if pause.get("import_paused"):
+        return f"PAUSED by import {pause.get('import_paused_by')}"
+    return "PAUSED" if status["paused"] else "running"
+
+
+def _oldest(status: dict[str, Any]) -> str | None:
+    age = status.get("oldest_pending_age_seconds")
+    return None if age is None else f"oldest pending: {age:.1f}s"
 
 
 @queue_app.command("pause")
@@ -247,10 +259,42 @@ def queue_drain(timeout: float = typer.Option(300.0, help="Seconds to wait.")) -
 
 
 @queue_app.command("retry-failed")
-def queue_retry_failed(kind: str | None = typer.Option(None)) -> None:
-    """Move failed entries back to pending with fresh attempts."""
-    result = call("POST", "/admin/queue/retry-failed", admin=True, json={"kind": kind})
+def queue_retry_failed(
+    kind: str | None = typer.Option(None, help="Only this kind: experience or manual."),
+    ids: str | None = typer.Option(None, help="Only these entry ids, comma-separated."),
+) -> None:
+    """Move failed entries back to pending with fresh attempts (all, or by kind or ids)."""
+    body: dict[str, Any] = {"kind": kind}
+    if ids is not None:
+        body["ids"] = [i.strip() for i in ids.split(",") if i.strip()]
+    result = call("POST", "/admin/queue/retry-failed", admin=True, json=body)
     console.print(f"{result['moved']} entries moved back to pending")
+
+
+@queue_app.command("failed")
+def queue_failed(
+    limit: int = typer.Option(100, help="At most this many, most recent first."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Failed entries with their error text and attempts."""
+    result = call("GET", "/admin/queue/failed", admin=True, params={"limit": limit})
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    table = Table(title=f"{result['count']} failed entries")
+    for column in ("id", "kind", "category", "title", "attempts", "updated", "error"):
+        table.add_column(column, overflow="fold")
+    for row in result["failed"]:
+        table.add_row(
+            row["id"],
+            row["kind"],
+            row["category"],
+            row["title"],
+            str(row["attempts"]),
+            row["updated_at"] or "",
+            (row["last_error"] or "")[:200],
+        )
+    console.print(table)
 
 
 @queue_app.command("requeue-stale")
@@ -262,3 +306,7 @@ def queue_requeue_stale() -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -62,9 +62,8 @@ class EntryStore:
             _require_category(conn, fields["category"])
             row = new_row(kind, fields, priority=priority, entry_id=entry_id)
             conn.execute(insert(entries).values(**row))
-            created = _get(conn, row["id"], kind)
         self.on_write()
-        return created
+        return to_public(_RowView(row))
 
     def get(self, entry_id: str, kind: str | None = None) -> dict[str, Any]:
         with self.db.read() as conn:
@@ -201,6 +200,13 @@ def _get(conn: Connection, entry_id: str, kind: str | None) -> dict[str, Any]:
     if row is None or (kind is not None and row.kind != kind):
         raise NotFound(f"{kind or 'entry'} '{entry_id}' does not exist", details={"id": entry_id})
     return to_public(row)
+
+
+class _RowView:
+    """A freshly inserted row, shaped like a fetched one, so a create needs no re-read."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._mapping = values
 
 
 def to_public(row: Any) -> dict[str, Any]:
