@@ -22,6 +22,7 @@ from heurist.embedding.factory import build_embedder
 from heurist.index.faiss_index import VectorIndex
 from heurist.index.sync import IndexSync, IndexSyncLoop
 from heurist.queue.control import QueueControl
+from heurist.queue.pg_notify import PgNotify
 from heurist.queue.pool import WorkerPool
 from heurist.queue.wakeup import Wakeup
 from heurist.queue.worker import WorkerConfig
@@ -48,6 +49,8 @@ class Runtime:
     sync_loop: IndexSyncLoop
     pool: WorkerPool | None
     search: SearchService
+    # LISTEN/NOTIFY wake-ups across processes, on PostgreSQL only.
+    notify: PgNotify | None = None
     admin_token: str = ""
     started_at: float = field(default_factory=time.time)
     _started: bool = False
@@ -64,6 +67,10 @@ class Runtime:
     ) -> Runtime:
         db = Database(settings.resolved_database_url)
         wakeup = Wakeup()
+        notify = None if db.is_sqlite else PgNotify(db)
+        if notify is not None:
+            wakeup.subscribe(notify.publish_queue)
+            notify.on_queue.append(wakeup.wake_local)
         embedder = embedder or build_embedder(settings)
         # Queries get their own model instance so a search never queues behind a batch.
         query_embedder = query_embedder or (
@@ -98,6 +105,7 @@ class Runtime:
             sync_loop=IndexSyncLoop(index_sync, interval=settings.index_sync_interval),
             pool=pool,
             search=SearchService(db, query_embedder, index, cache_size=settings.query_cache_size),
+            notify=notify,
         )
 
     def start(self, *, serve_search: bool = True) -> None:
@@ -112,7 +120,19 @@ class Runtime:
             self.index_sync.rebuild()
             self.sync_loop.start()
             threading.Thread(target=self._warm_model, name="model-warmup", daemon=True).start()
-        self._started = True
+        if self.notify is not None:
+            self._start_notify(serve_search)
+        # Only a process that serves search runs the sync loop (`heurist worker` does not).
+        self._started = serve_search
+
+    def _start_notify(self, serve_search: bool) -> None:
+        """Completions tell every instance's index sync; their notices poke ours."""
+        assert self.notify is not None
+        if self.pool is not None:
+            self.pool.signals.on_embedded.append(self.notify.publish_vectors)
+        if serve_search:
+            self.notify.on_vectors.append(self.sync_loop.poke)
+        self.notify.start()
 
     def _warm_model(self) -> None:
         """Load the query model off the request path; searches use keyword until it is in."""
@@ -132,6 +152,8 @@ class Runtime:
     def stop(self) -> None:
         if self.pool is not None:
             self.pool.stop()
+        if self.notify is not None:
+            self.notify.stop()
         if self._started:
             self.sync_loop.stop()
         self.embedder.close()
@@ -149,6 +171,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         max_attempts=settings.max_attempts,
         retry_base=settings.retry_base_seconds,
         retry_max=settings.retry_max_seconds,
+        outage_base=settings.outage_backoff_seconds,
     )
 
 

@@ -32,6 +32,7 @@ CONFIG = WorkerConfig(
     max_attempts=3,
     retry_base=0.01,
     retry_max=0.05,
+    outage_base=0.02,
 )
 
 

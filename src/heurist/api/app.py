@@ -13,8 +13,8 @@ from heurist.api import errors
 from heurist.api.auth import ensure_admin_token
 from heurist.api.auth_middleware import BearerAuthMiddleware
 from heurist.api.body_limit import BodyLimitMiddleware
-from heurist.api.ui import create_router as ui_router
 from heurist.api.routes import admin, categories, entries, health, import_pause, metrics, search
+from heurist.api.ui import create_router as ui_router
 from heurist.mcp.http import mount_mcp
 from heurist.observability.http import HttpMetricsMiddleware
 from heurist.observability.metrics import Metrics
@@ -66,5 +66,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.add_middleware(BearerAuthMiddleware, rules=rules)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.REQUEST_BODY_MAX_BYTES)
     # Outermost, so requests refused by auth or the body limit are timed too.
-    app.add_middleware(HttpMetricsMiddleware, metrics=app.state.metrics, routes=app.router.routes)
+    app.add_middleware(
+        HttpMetricsMiddleware,
+        metrics=app.state.metrics,
+        templates=lambda: list(app.openapi().get("paths", {})),
+    )
     return app

@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from heurist.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """Async on purpose: a sync dependency would cost a thread-pool hop per request."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -108,9 +108,13 @@ def worker(
     workers: int | None = typer.Option(
         None, help="Threads (default HEURIST_NUM_EMBEDDING_WORKERS)."
     ),
+    metrics_port: int | None = typer.Option(
+        None, help="Serve this process's Prometheus metrics on this port (on HEURIST_HOST)."
+    ),
 ) -> None:
-    """Run embedding workers against the configured database, with no HTTP."""
+    """Run embedding workers against the configured database, with no HTTP API."""
     from heurist.logs import configure
+    from heurist.observability.worker_metrics import WorkerMetricsServer
     from heurist.runtime import Runtime
 
     cfg = settings()
@@ -122,10 +126,17 @@ def worker(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    exporter = (
+        WorkerMetricsServer(runtime, host=cfg.host, port=metrics_port) if metrics_port else None
+    )
     runtime.start(serve_search=False)
+    if exporter is not None:
+        exporter.start()
     err_console.print(f"worker pool of {runtime.pool.size} running as {runtime.pool.prefix}")
     stop.wait()
     runtime.stop()
+    if exporter is not None:
+        exporter.stop()
 
 
 @app.command()

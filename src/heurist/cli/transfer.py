@@ -12,21 +12,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from heurist.cli.client import ServerError
-from heurist.db.engine import Database
-from heurist.db.migrate import upgrade
 from heurist.errors import ConfigError, HeuristError, InvalidInput
 from heurist.settings import Settings, load_settings
 from heurist.transfer.coordination import QueueCoordinator
 from heurist.transfer.errors import DrainTimeout, OperatorPaused
-from heurist.transfer.importer import ImportResult
-from heurist.transfer.service import ImportOutcome, export_file, import_plan, validate_file
+
+if TYPE_CHECKING:
+    from heurist.db.engine import Database
+    from heurist.transfer.importer import ImportResult
+    from heurist.transfer.service import ImportOutcome
+
+# The database and import modules (SQLAlchemy, Alembic) are imported inside the
+# commands: heurist.cli.main imports this module, and every other command, above all
+# `heurist mcp` (which must answer `initialize` fast), would pay for them.
 
 # The same codes as heurist.cli.main (not imported from there: main imports this module).
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 1, 2, 3, 4
@@ -53,6 +58,8 @@ def import_command(
     drain_timeout: float = typer.Option(600.0, help="Seconds to wait for the queue to drain."),
 ) -> None:
     """Import a file in one transaction; nothing is written unless every record is valid."""
+    from heurist.transfer.service import import_plan, validate_file
+
     cfg = _settings()
     db = _database(cfg)
     try:
@@ -86,6 +93,8 @@ def export_command(
     file: Path = typer.Argument(..., help="Where to write: .jsonl, .csv or .zip (one CSV a kind)."),
 ) -> None:
     """Export every category, experience and manual, losslessly, in a stable order."""
+    from heurist.transfer.service import export_file
+
     cfg = _settings()
     db = _database(cfg)
     try:
@@ -110,6 +119,9 @@ def _settings() -> Settings:
 
 def _database(cfg: Settings) -> Database:
     """The database the server uses; created and migrated if this is its first use."""
+    from heurist.db.engine import Database
+    from heurist.db.migrate import upgrade
+
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(cfg.resolved_database_url)
     upgrade(db)

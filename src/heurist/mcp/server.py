@@ -13,6 +13,7 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.resources import TextResource
 
+from heurist.logs import configure as configure_logging
 from heurist.mcp import guides
 from heurist.mcp.backend import ApiBackend
 from heurist.mcp.tools import MemoryTools
@@ -67,6 +68,7 @@ def _add_guides(server: MCPServer) -> None:
 
 def run_stdio(settings: Settings) -> None:
     """Serve MCP on stdin/stdout as a client of the API at ``settings.api_url``."""
+    configure_logging(settings)  # to stderr: stdout carries the protocol
     api = ApiBackend.remote(settings.api_url, settings.api_token)
     server = build_server(api)
 

@@ -65,7 +65,8 @@ class MemoryTools:
         """Search the memory (with `query`), fetch entries by `ids`, or list the entries of a
         category. Returns short previews unless `fields` asks for full text. Each entry says
         its embedding_status: 'pending' entries are already found by keyword, not yet by
-        meaning. Search before starting a task: someone may have solved it already."""
+        meaning. With `ids`, category_code and query are not used. Search before starting a
+        task: someone may have solved it already."""
         with api_errors():
             wanted = shape.check_fields(entity_type, fields)
             if ids:

@@ -30,12 +30,11 @@ def health_report(rt: Runtime) -> tuple[int, dict[str, Any]]:
             flag = sql.read_pause(conn)
             last_change = vector_store.max_change_seq(conn)
     except (OperationalError, DBAPIError) as exc:
-        body = {
+        return 503, {
             "status": "degraded",
             "database": {"ok": False, "dialect": rt.db.dialect, "error": str(exc.orig)[:300]},
             "reasons": ["database unreachable"],
         }
-        return 503, body
     reasons: list[str] = []
     now = rt.queue.clock()
     paused = bool(flag.get("operator_paused")) or (flag.get("import_paused_until") or 0) > now
@@ -51,6 +50,8 @@ def health_report(rt: Runtime) -> tuple[int, dict[str, Any]]:
         },
         "workers": _workers(rt, paused, reasons),
     }
+    if rt.notify is not None:
+        body["wakeups"] = _wakeups(rt, reasons)
     if paused:
         reasons.append("queue paused: new and changed entries are not embedded until resumed")
     body["status"] = "degraded" if reasons else "ok"
@@ -86,3 +87,12 @@ def _workers(rt: Runtime, paused: bool, reasons: list[str]) -> dict[str, Any]:
         "paused": sum(1 for s in stats if s.paused) if paused else 0,
         "restarts": sum(s.restarts for s in stats),
     }
+
+
+def _wakeups(rt: Runtime, reasons: list[str]) -> dict[str, Any]:
+    """PostgreSQL LISTEN/NOTIFY: while it is down, workers and index sync only poll."""
+    assert rt.notify is not None
+    state = rt.notify.state()
+    if not state["listening"]:
+        reasons.append("LISTEN connection down: wake-ups fall back to polling")
+    return state

@@ -2,15 +2,17 @@
 
 Labelled by the route's template (``/api/v1/experiences/{entry_id}``), never the raw
 path, so ids do not explode the label set. Requests refused before routing (a 401
-from the auth middleware) are matched against the routes here; paths that match no
-route are counted under ``unmatched``.
+from the auth middleware) are matched here against the route templates the app
+documents (its OpenAPI paths); paths that match none are counted under ``unmatched``.
 """
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Callable
 
-from starlette.routing import BaseRoute, Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from heurist.observability.metrics import Metrics
@@ -19,10 +21,13 @@ UNMATCHED = "unmatched"
 
 
 class HttpMetricsMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, routes: list[BaseRoute]) -> None:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, templates: Callable[[], list[str]]
+    ) -> None:
         self.app = app
         self.metrics = metrics
-        self.routes = routes
+        self.templates = templates
+        self._patterns: list[tuple[re.Pattern[str], str]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,8 +57,10 @@ class HttpMetricsMiddleware:
         path = getattr(route, "path", None)
         if isinstance(path, str):
             return path
-        for candidate in self.routes:
-            match, _ = candidate.matches(scope)
-            if match == Match.FULL:
-                return str(getattr(candidate, "path", UNMATCHED))
+        if self._patterns is None:  # built once, after every route is included
+            self._patterns = [(compile_path(t)[0], t) for t in self.templates()]
+        path = scope.get("path", "")
+        for pattern, template in self._patterns:
+            if pattern.match(path):
+                return template
         return UNMATCHED

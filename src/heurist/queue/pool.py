@@ -119,7 +119,7 @@ class WorkerPool:
     def stop(self, timeout: float = SHUTDOWN_JOIN_SECONDS) -> int:
         """Stop claiming, let batches in hand finish, join, release whatever is still held."""
         self.signals.stop.set()
-        self.signals.wakeup.notify()
+        self.signals.wakeup.wake_local()  # our threads only: not news for other processes
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))

@@ -92,16 +92,27 @@ def claim(
     return claimed
 
 
+_HELD = "claimed_by = :worker AND embedding_status = 'processing' AND id IN :ids"
+_HEARTBEAT_SQLITE = f"UPDATE entries SET lease_expires_at = :lease WHERE {_HELD}"
+_HEARTBEAT_POSTGRES = f"""UPDATE entries SET lease_expires_at = :lease
+WHERE id IN (SELECT id FROM entries WHERE {_HELD} FOR UPDATE SKIP LOCKED)"""
+
+
 def heartbeat(
     conn: Connection, *, worker: str, ids: Sequence[str], now: float, lease_seconds: float
 ) -> int:
-    """Extend the lease of rows this worker still holds; rows it lost are not touched."""
+    """Extend the lease of rows this worker still holds; rows it lost are not touched.
+
+    On PostgreSQL the beat skips rows locked by someone else: the only one who locks
+    a held row is its own write-back, and an UPDATE that waited for it would take its
+    row locks in another order and deadlock with it (seen under load: PostgreSQL then
+    aborts one of the two, sometimes the write-back). A row being written back needs
+    no longer lease, and if the write-back rolls back the next beat covers it.
+    """
     if not ids:
         return 0
-    stmt = text(
-        """UPDATE entries SET lease_expires_at = :lease
-        WHERE claimed_by = :worker AND embedding_status = 'processing' AND id IN :ids"""
-    ).bindparams(bindparam("ids", expanding=True))
+    sql = _HEARTBEAT_SQLITE if conn.dialect.name == "sqlite" else _HEARTBEAT_POSTGRES
+    stmt = text(sql).bindparams(bindparam("ids", expanding=True))
     result = conn.execute(stmt, {"lease": now + lease_seconds, "worker": worker, "ids": list(ids)})
     return int(result.rowcount)
 

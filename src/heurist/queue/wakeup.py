@@ -24,11 +24,17 @@ class Wakeup:
             return self._generation
 
     def notify(self) -> None:
+        """Wake this process's waiters and tell the subscribers (who publish it onwards)."""
+        self.wake_local()
+        for listener in list(self._listeners):
+            listener()
+
+    def wake_local(self) -> None:
+        """Wake this process's waiters only: for a wake-up received from another process,
+        which must not be published again (it would echo between processes forever)."""
         with self._cond:
             self._generation += 1
             self._cond.notify_all()
-        for listener in list(self._listeners):
-            listener()
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` on every notification (e.g. to publish it to other processes)."""

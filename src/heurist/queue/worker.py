@@ -41,6 +41,7 @@ class WorkerConfig:
     max_attempts: int
     retry_base: float
     retry_max: float
+    outage_base: float = 5.0
 
 
 @dataclass
@@ -318,7 +319,7 @@ class Worker:
         )
 
     def _release_for_outage(self, jobs: list[Job], reason: str) -> None:
-        delay = self.signals.outage(self.config.retry_base, self.config.retry_max, reason)
+        delay = self.signals.outage(self.config.outage_base, self.config.retry_max, reason)
         with self.db.write() as conn:
             sql.release(
                 conn,

@@ -61,7 +61,8 @@ class EntryStore:
         with self.db.write() as conn:
             _require_category(conn, fields["category"])
             row = new_row(kind, fields, priority=priority, entry_id=entry_id)
-            conn.execute(insert(entries).values(**row))
+            # Parameters apart from the statement: it compiles once and is cached.
+            conn.execute(insert(entries), row)
         self.on_write()
         return to_public(_RowView(row))
 

@@ -16,7 +16,7 @@ function formatMax(value) {
   return value.toFixed(2);
 }
 
-// points: [{t: ms, v: number}], oldest first; windowMs: the span the x axis shows.
+// points: [{t: ms, v: number}], oldest first; windowMs: the most the x axis shows.
 export function drawSparkline(svg, points, windowMs) {
   // The drawing follows the element's real width, so text and dots are never stretched.
   const WIDTH = Math.max(100, Math.round(svg.clientWidth || 300));
@@ -25,10 +25,12 @@ export function drawSparkline(svg, points, windowMs) {
   svg.dataset.points = String(points.length);
   svg.appendChild(el("line", { x1: 0, y1: HEIGHT - PAD, x2: WIDTH, y2: HEIGHT - PAD, class: "axis" }));
   if (points.length === 0) return;
+  // The x axis spans what the page has seen, up to the window: a fresh page fills it too.
   const end = points[points.length - 1].t;
-  const start = end - windowMs;
+  const start = Math.max(end - windowMs, points[0].t);
+  const span = Math.max(1, end - start);
   const max = Math.max(1e-9, ...points.map((p) => p.v));
-  const x = (t) => ((t - start) / windowMs) * WIDTH;
+  const x = (t) => ((t - start) / span) * (WIDTH - PAD);
   const y = (v) => HEIGHT - PAD - (v / max) * (HEIGHT - 2 * PAD);
   const coords = points.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`);
   if (points.length > 1) {
