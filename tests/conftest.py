@@ -133,11 +133,16 @@ def runtime_factory(
 def server_factory(
     settings_factory: Callable[..., Settings],
 ) -> Iterator[Callable[..., LiveServer]]:
-    """Start the real app under uvicorn on a free port; stopped after the test."""
+    """Start the real app under uvicorn on a free port; stopped after the test.
+
+    ``embedder`` swaps the settings' embedder (e.g. one that fails on purpose).
+    """
     started: list[LiveServer] = []
 
-    def make(**overrides: Any) -> LiveServer:
-        server = LiveServer(settings_factory(**overrides))
+    def make(*, embedder: Any = None, **overrides: Any) -> LiveServer:
+        settings = settings_factory(**overrides)
+        runtime = Runtime.build(settings, embedder=embedder) if embedder is not None else None
+        server = LiveServer(settings, runtime=runtime)
         server.start()
         started.append(server)
         return server

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import psycopg
@@ -13,8 +13,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from heurist.api.auth import token_path
-from heurist.runtime import Runtime
-from heurist.settings import Settings
 from tests.conftest import PG_ADMIN
 from tests.support.poison import PoisonEmbedder
 from tests.support.server import LiveServer
@@ -23,20 +21,9 @@ Server = Callable[..., LiveServer]
 
 
 @pytest.fixture
-def poisoned(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., LiveServer]]:
+def poisoned(server_factory: Server) -> Server:
     """A live server whose embedder fails any text containing 'poison'."""
-    started: list[LiveServer] = []
-
-    def make(**overrides: object) -> LiveServer:
-        settings = settings_factory(**overrides)
-        server = LiveServer(settings, runtime=Runtime.build(settings, embedder=PoisonEmbedder()))
-        server.start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.stop()
+    return lambda **overrides: server_factory(embedder=PoisonEmbedder(), **overrides)
 
 
 def create(server: LiveServer, title: str, kind: str = "experiences") -> str:

@@ -9,13 +9,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from heurist.runtime import Runtime
-from heurist.settings import Settings
 from tests.support.poison import PoisonEmbedder
 from tests.support.server import LiveServer, free_port
 
@@ -29,20 +27,13 @@ def db_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def live(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., LiveServer]]:
-    started: list[LiveServer] = []
-
+def live(server_factory: Callable[..., LiveServer]) -> Callable[..., LiveServer]:
     def make(**overrides: object) -> LiveServer:
-        settings = settings_factory(**overrides)
-        server = LiveServer(settings, runtime=Runtime.build(settings, embedder=PoisonEmbedder()))
-        server.start()
-        started.append(server)
+        server = server_factory(embedder=PoisonEmbedder(), **overrides)
         server.client.post("/api/v1/categories", json={"code": "py", "name": "Python"})
         return server
 
-    yield make
-    for server in started:
-        server.stop()
+    return make
 
 
 def env(server: LiveServer | None, *, token: bool = True, **extra: str) -> dict[str, str]:

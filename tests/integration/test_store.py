@@ -23,6 +23,22 @@ def stores(db: Database) -> tuple[CategoryStore, EntryStore, list[int]]:
     return cats, EntryStore(db, on_write=lambda: wakes.append(1)), wakes
 
 
+def add_vector(db: Database, entry_id: str) -> None:
+    with db.write() as conn:
+        conn.execute(
+            vectors.insert().values(
+                entry_id=entry_id,
+                chunk_index=0,
+                revision=1,
+                model="m",
+                dim=2,
+                vector=b"\x00" * 8,
+                chunk_text="x",
+                updated_at=0.0,
+            )
+        )
+
+
 def exp(**kw: object) -> dict[str, object]:
     base = {"category": "py", "section": "useful", "title": "Pin torch", "playbook": "Pin it."}
     return base | kw
@@ -89,19 +105,7 @@ def test_update_without_text_change_does_not_requeue(stores, db: Database) -> No
 def test_category_move_without_text_change_logs_vector_change(stores, db: Database) -> None:
     _, store, _ = stores
     created = store.create("experience", exp())
-    with db.write() as conn:
-        conn.execute(
-            vectors.insert().values(
-                entry_id=created["id"],
-                chunk_index=0,
-                revision=1,
-                model="m",
-                dim=2,
-                vector=b"\x00" * 8,
-                chunk_text="x",
-                updated_at=0.0,
-            )
-        )
+    add_vector(db, created["id"])
     store.update(created["id"], "experience", {"category": "ops"})
     with db.read() as conn:
         ops = conn.execute(select(vector_changes.c.op)).scalars().all()
@@ -111,19 +115,7 @@ def test_category_move_without_text_change_logs_vector_change(stores, db: Databa
 def test_delete_removes_row_and_vectors_with_tombstones(stores, db: Database) -> None:
     _, store, _ = stores
     created = store.create("experience", exp())
-    with db.write() as conn:
-        conn.execute(
-            vectors.insert().values(
-                entry_id=created["id"],
-                chunk_index=0,
-                revision=1,
-                model="m",
-                dim=2,
-                vector=b"\x00" * 8,
-                chunk_text="x",
-                updated_at=0.0,
-            )
-        )
+    add_vector(db, created["id"])
     store.delete(created["id"], "experience")
     with pytest.raises(NotFound):
         store.get(created["id"])
