@@ -172,6 +172,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         retry_base=settings.retry_base_seconds,
         retry_max=settings.retry_max_seconds,
         outage_base=settings.outage_backoff_seconds,
+        nice=settings.worker_nice,
     )
 
 

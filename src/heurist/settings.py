@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     retry_base_seconds: Annotated[float, Field(ge=0, le=3600)] = 2.0
     retry_max_seconds: Annotated[float, Field(ge=0, le=86400)] = 300.0
     outage_backoff_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    worker_nice: Annotated[int, Field(ge=0, le=19)] = 10
     queue_retry_failed_on_startup: bool = False
     import_pause_lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
 

@@ -11,6 +11,7 @@ without burning attempts and backs the whole pool off (DESIGN §3.6).
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -42,6 +43,7 @@ class WorkerConfig:
     retry_base: float
     retry_max: float
     outage_base: float = 5.0
+    nice: int = 0
 
 
 @dataclass
@@ -77,6 +79,21 @@ class BatchReport:
 class Job:
     claim: sql.Claimed
     chunks: list[str]
+
+
+def lower_priority(nice: int) -> None:
+    """Run this thread (and the model threads it starts) at a lower CPU priority.
+
+    Embedding is batch work sharing the cores with request threads; on Linux niceness
+    is per thread and inherited by threads created from it, so requests keep their
+    latency while the workers use whatever CPU is left.
+    """
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except OSError as exc:
+        log.warning("could not lower the worker thread's priority: %s", exc)
 
 
 class PoolSignals:
@@ -140,6 +157,7 @@ class Worker:
 
     def run(self) -> None:
         """The loop: until stopped, claim and process; sleep when idle, paused or backing off."""
+        lower_priority(self.config.nice)
         self.heartbeat.start()
         self.stats.alive = True
         try:
