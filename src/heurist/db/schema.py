@@ -122,3 +122,25 @@ queue_control = Table(
     Column("import_paused_by", String(200)),
     Column("updated_at", Float, nullable=False),
 )
+
+# The last report of every worker thread of every process (one row per pool slot),
+# so that any instance can show the whole fleet. A cache of liveness, not a lock.
+workers = Table(
+    "workers",
+    metadata,
+    Column("slot", String(200), primary_key=True),
+    Column("worker_id", String(200), nullable=False),
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("paused", Boolean, nullable=False),
+    Column("current_batch", Text, nullable=False),
+    Column("processed", Integer, nullable=False),
+    Column("succeeded", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("restarts", Integer, nullable=False),
+    Column("last_run", Float),
+    Column("started_at", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Index("ix_workers_last_seen", "last_seen"),
+)

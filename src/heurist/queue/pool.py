@@ -17,6 +17,7 @@ from heurist.db.engine import Database
 from heurist.embedding.base import Embedder
 from heurist.limits import PRIORITY_REEMBED
 from heurist.queue import sql
+from heurist.queue.registry import WorkerReporter
 from heurist.queue.wakeup import Wakeup
 from heurist.queue.worker import PoolSignals, Worker, WorkerConfig, WorkerStats
 
@@ -48,6 +49,7 @@ class WorkerPool:
         self.signals = PoolSignals(wakeup, clock)
         self.stats: list[WorkerStats] = []
         self._threads: list[threading.Thread] = []
+        self.reporter: WorkerReporter | None = None
 
     def recover(self, *, retry_failed: bool) -> dict[str, int]:
         """Start-up recovery: release this instance's orphans, re-queue stale-model rows."""
@@ -82,6 +84,13 @@ class WorkerPool:
             )
             self._threads.append(thread)
             thread.start()
+        self.reporter = WorkerReporter(
+            self.db,
+            self.stats,
+            slots=[f"{self.prefix}w{n}" for n in range(self.size)],
+            clock=self.signals.clock,
+        )
+        self.reporter.start()
 
     def _supervise(self, n: int, stats: WorkerStats) -> None:
         restarts = 0
@@ -127,6 +136,8 @@ class WorkerPool:
             released = sql.release_instance(conn, instance_prefix=self.prefix)
         if released:
             log.info("released %d rows still held at shutdown", released)
+        if self.reporter is not None:
+            self.reporter.stop()
         return released
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
@@ -10,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from heurist.api.deps import RuntimeDep
 from heurist.clock import iso
+from heurist.queue.registry import fleet
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -31,24 +34,46 @@ def queue_status(rt: RuntimeDep) -> dict[str, Any]:
     }
 
 
+WORKER_FIELDS = (
+    "alive",
+    "paused",
+    "state",
+    "current_batch",
+    "processed",
+    "succeeded",
+    "failed",
+    "restarts",
+)
+
+
 def _workers(rt: RuntimeDep) -> list[dict[str, Any]]:
-    if rt.pool is None:
-        return []
-    return [
-        {
-            "id": s.worker_id,
-            "alive": s.alive,
-            "paused": s.paused,
-            "state": s.state,
-            "current_batch": list(s.current_batch),
-            "last_run": iso(s.last_run),
-            "processed": s.processed,
-            "succeeded": s.succeeded,
-            "failed": s.failed,
-            "restarts": s.restarts,
+    """This process's workers live from memory; every other process's from the registry."""
+    local: list[dict[str, Any]] = []
+    slots: set[str] = set()
+    if rt.pool is not None:
+        for n, stats in enumerate(rt.pool.stats):
+            slots.add(f"{rt.pool.prefix}w{n}")
+            local.append(_public(asdict(stats)) | {"local": True})
+    remote = [
+        _public(row)
+        | {
+            "local": False,
+            "host": row["host"],
+            "pid": row["pid"],
+            "last_seen": iso(row["last_seen"]),
         }
-        for s in rt.pool.stats
+        for row in fleet(rt.db, now=time.time())
+        if row["slot"] not in slots
     ]
+    return local + remote
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["worker_id"],
+        **{k: row[k] for k in WORKER_FIELDS},
+        "last_run": iso(row["last_run"]),
+    }
 
 
 @router.post("/queue/pause")
