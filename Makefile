@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-unit test-integration test-e2e lint format bench clean
+.PHONY: install bench-deps run test test-unit test-integration test-e2e lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+bench-deps: install
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
 
 run: install
 	$(VENV)/bin/heurist db upgrade

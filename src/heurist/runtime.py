@@ -156,6 +156,7 @@ class Runtime:
             self.notify.stop()
         if self._started:
             self.sync_loop.stop()
+        self.search.close()
         self.embedder.close()
         if self.query_embedder is not self.embedder:
             self.query_embedder.close()

@@ -12,10 +12,20 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from heurist.search.budget import TermCounts, within_budget
 from heurist.search.stopwords import STOPWORDS
 
 TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 MAX_TERMS = 64
+# bm25 column weights (title, body) on SQLite, tuned on SciFact's training split.
+TITLE_WEIGHT = 2.0
+BODY_WEIGHT = 1.0
+SNIPPET_TOKENS = 32
+# The body as PostgreSQL's keyword index sees it (migration 0001's generated column).
+_PG_BODY = (
+    "coalesce(e.playbook, '') || ' ' || coalesce(e.context, '') || ' ' || "
+    "coalesce(e.summary, '') || ' ' || coalesce(e.content, '')"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +39,6 @@ class Filters:
 class KeywordHit:
     entry_id: str
     score: float
-    snippet: str
 
 
 def terms(query: str) -> list[str]:
@@ -39,11 +48,20 @@ def terms(query: str) -> list[str]:
     return list(dict.fromkeys(kept))[:MAX_TERMS]
 
 
-def keyword_search(conn: Connection, query: str, filters: Filters, limit: int) -> list[KeywordHit]:
+def keyword_search(
+    conn: Connection,
+    query: str,
+    filters: Filters,
+    limit: int,
+    counts: TermCounts | None = None,
+) -> list[KeywordHit]:
+    """The best `limit` entries for the query's words; with `counts`, within the work budget."""
     words = terms(query)
     if not words:
         return []
     if conn.dialect.name == "sqlite":
+        if counts is not None and len(words) > 1:
+            words = within_budget(words, counts.get(conn, words))
         return _sqlite(conn, words, filters, limit)
     return _postgres(conn, words, filters, limit)
 
@@ -62,31 +80,64 @@ def _filter_sql(filters: Filters) -> tuple[str, dict[str, str]]:
 
 
 def _sqlite(conn: Connection, words: list[str], filters: Filters, limit: int) -> list[KeywordHit]:
-    match = " OR ".join(f'"{w}"' for w in words)
     where, params = _filter_sql(filters)
-    rows = conn.execute(
-        text(
-            f"""SELECT e.id, bm25(entries_fts, 2.0, 1.0) AS rank,
-                snippet(entries_fts, 1, '', '', '…', 32) AS snip
+    rank = f"bm25(entries_fts, {TITLE_WEIGHT}, {BODY_WEIGHT})"
+    if where:  # filters live in the entries table: join before the cut
+        sql = f"""SELECT e.id, {rank} AS rank
             FROM entries_fts JOIN entries e ON e.seq = entries_fts.rowid
             WHERE entries_fts MATCH :match{where}
             ORDER BY rank LIMIT :limit"""
-        ),
-        {"match": match, "limit": limit, **params},
-    ).all()
-    return [KeywordHit(r.id, -float(r.rank), r.snip or "") for r in rows]
+    else:  # rank and cut inside FTS5 first: joining every match costs as much as ranking it
+        sql = f"""SELECT e.id, f.rank FROM (
+                SELECT rowid, {rank} AS rank FROM entries_fts
+                WHERE entries_fts MATCH :match ORDER BY rank LIMIT :limit
+            ) f JOIN entries e ON e.seq = f.rowid
+            ORDER BY f.rank"""
+    rows = conn.execute(text(sql), {"match": _fts_match(words), "limit": limit, **params}).all()
+    return [KeywordHit(r.id, -float(r.rank)) for r in rows]
+
+
+def _fts_match(words: list[str]) -> str:
+    return " OR ".join(f'"{w}"' for w in words)
+
+
+def keyword_snippets(conn: Connection, query: str, entry_ids: list[str]) -> dict[str, str]:
+    """The matched excerpt of each given entry's body, for the results actually shown.
+
+    Computed only for the final page: FTS5 ``snippet()`` re-reads the document, so
+    doing it for all 100 fusion candidates would cost more than the search itself.
+    """
+    words = terms(query)
+    if not words or not entry_ids:
+        return {}
+    ids = {f"id{i}": v for i, v in enumerate(entry_ids)}
+    if conn.dialect.name == "sqlite":
+        sql = f"""SELECT e.id, snippet(entries_fts, 1, '', '', '…', {SNIPPET_TOKENS}) AS snip
+            FROM entries_fts JOIN entries e ON e.seq = entries_fts.rowid
+            WHERE entries_fts MATCH :match AND e.id IN ({_placeholders(entry_ids)})"""
+        params = {"match": _fts_match(words), **ids}
+    else:
+        sql = f"""SELECT e.id, ts_headline('english', {_PG_BODY}, to_tsquery('english', :tsq),
+                'StartSel="", StopSel="", MaxWords={SNIPPET_TOKENS}, MinWords=12') AS snip
+            FROM entries e WHERE e.id IN ({_placeholders(entry_ids)})"""
+        params = {"tsq": " | ".join(words), **ids}
+    rows = conn.execute(text(sql), params).all()
+    return {r.id: r.snip for r in rows if r.snip}
+
+
+def _placeholders(values: list[str]) -> str:
+    return ", ".join(f":id{i}" for i in range(len(values)))
 
 
 def _postgres(conn: Connection, words: list[str], filters: Filters, limit: int) -> list[KeywordHit]:
     where, params = _filter_sql(filters)
     rows = conn.execute(
         text(
-            f"""SELECT e.id, ts_rank_cd(e.search_tsv, q, 1) AS rank,
-                left(coalesce(e.playbook, e.summary, e.content, ''), 240) AS snip
+            f"""SELECT e.id, ts_rank_cd(e.search_tsv, q, 1) AS rank
             FROM entries e, to_tsquery('english', :tsq) q
             WHERE e.search_tsv @@ q{where}
             ORDER BY rank DESC LIMIT :limit"""
         ),
         {"tsq": " | ".join(words), "limit": limit, **params},
     ).all()
-    return [KeywordHit(r.id, float(r.rank), r.snip or "") for r in rows]
+    return [KeywordHit(r.id, float(r.rank)) for r in rows]

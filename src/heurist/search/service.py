@@ -1,15 +1,16 @@
-"""Search: keyword, semantic, and hybrid (reciprocal-rank fusion of the two).
+"""Search: keyword, semantic, and hybrid (a fusion of the two lists).
 
 A search never waits on the queue: pending entries are found through the keyword
 side, and when the model is not loaded yet the semantic side is reported as
-unavailable instead of loading it inside the request.
+unavailable instead of loading it inside the request. Filters are applied inside
+both retrievers (SQL ``WHERE`` and a FAISS id selector), never after a top-k cut.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -19,24 +20,21 @@ from heurist.db.engine import Database
 from heurist.db.schema import entries
 from heurist.embedding.base import Embedder
 from heurist.index.faiss_index import VectorIndex
-from heurist.search.keyword import Filters, keyword_search
+from heurist.search.budget import TermCounts
+from heurist.search.fusion import FUSIONS, Candidate, fuse
+from heurist.search.keyword import Filters, keyword_search, keyword_snippets
+from heurist.search.snippets import chunk_body, clip, lead
 from heurist.store import vectors as vector_store
 
+__all__ = ["CANDIDATES", "DEFAULT_FUSION", "MODES", "Candidate", "QueryCache", "SearchService"]
+
 MODES = ("hybrid", "semantic", "keyword")
-RRF_K = 60
+# Each retriever hands the fusion its top 100: deep enough that an entry ranked
+# low by one side and high by the other still meets itself.
 CANDIDATES = 100
-SNIPPET_CHARS = 240
-
-
-@dataclass
-class Candidate:
-    entry_id: str
-    score: float = 0.0
-    matched_by: list[str] = field(default_factory=list)
-    snippet: str = ""
-    chunk: int | None = None
-    ranks: dict[str, int] = field(default_factory=dict)
-    scores: dict[str, float] = field(default_factory=dict)
+# Min-max fusion beat RRF on SciFact's training split, 0.740 against 0.716 nDCG@10 with no
+# weight tuned (docs/benchmarks.md, bench/retrieval.py); `fusion=rrf` is still on offer.
+DEFAULT_FUSION = "minmax"
 
 
 class QueryCache:
@@ -71,44 +69,76 @@ class QueryCache:
 
 class SearchService:
     def __init__(
-        self, db: Database, embedder: Embedder, index: VectorIndex, *, cache_size: int
+        self,
+        db: Database,
+        embedder: Embedder,
+        index: VectorIndex,
+        *,
+        cache_size: int,
+        fusion: str = DEFAULT_FUSION,
     ) -> None:
+        if fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {fusion!r}; expected one of {FUSIONS}")
         self.db = db
         self.embedder = embedder
         self.index = index
         self.cache = QueryCache(cache_size)
+        self.term_counts = TermCounts()
+        self.fusion = fusion
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="search-semantic")
 
-    def search(self, query: str, *, mode: str, filters: Filters, limit: int) -> dict[str, Any]:
+    def close(self) -> None:
+        """Stop the helper threads (idle between searches)."""
+        self._pool.shutdown(wait=True)
+
+    def search(
+        self,
+        query: str,
+        *,
+        mode: str,
+        filters: Filters,
+        limit: int,
+        fusion: str | None = None,
+    ) -> dict[str, Any]:
         notes: list[str] = []
         lists: dict[str, list[Candidate]] = {}
         depth = max(limit, CANDIDATES) if mode == "hybrid" else limit
-        if mode in ("keyword", "hybrid"):
+        semantic: list[Candidate] | None = None
+        if mode == "hybrid":
+            # The query embedding (a model call of ~10 ms that releases the GIL) runs
+            # while the keyword SQL does: a cold hybrid query costs the slower of the two.
+            pending = self._pool.submit(self._semantic, query, filters, depth)
             lists["keyword"] = self._keyword(query, filters, depth)
-        if mode in ("semantic", "hybrid"):
+            semantic = pending.result()
+        elif mode == "keyword":
+            lists["keyword"] = self._keyword(query, filters, depth)
+        else:
             semantic = self._semantic(query, filters, depth)
+        if mode in ("semantic", "hybrid"):
             if semantic is None:
                 notes.append("semantic retrieval unavailable: the model is still loading")
             else:
                 lists["semantic"] = semantic
-        ranked = fuse(lists) if mode == "hybrid" else next(iter(lists.values()), [])
-        results = self._hydrate(ranked[:limit])
+        method = fusion or self.fusion
+        ranked = fuse(lists, method) if mode == "hybrid" else next(iter(lists.values()), [])
+        results = self._hydrate(query, ranked[:limit])
         out: dict[str, Any] = {"results": results, "mode": mode, "count": len(results)}
+        if mode == "hybrid":
+            out["fusion"] = method
         if notes:
             out["notes"] = notes
         return out
 
     def _keyword(self, query: str, filters: Filters, depth: int) -> list[Candidate]:
         with self.db.read() as conn:
-            hits = keyword_search(conn, query, filters, depth)
+            hits = keyword_search(conn, query, filters, depth, self.term_counts)
         return [
             Candidate(
                 h.entry_id,
                 h.score,
                 ["keyword"],
-                h.snippet,
-                None,
-                {"keyword": i},
-                {"keyword": h.score},
+                ranks={"keyword": i},
+                scores={"keyword": h.score},
             )
             for i, h in enumerate(hits)
         ]
@@ -129,10 +159,9 @@ class SearchService:
                 h.entry_id,
                 h.score,
                 ["semantic"],
-                "",
-                h.chunk_index,
-                {"semantic": i},
-                {"semantic": h.score},
+                chunk=h.chunk_index,
+                ranks={"semantic": i},
+                scores={"semantic": h.score},
             )
             for i, h in enumerate(hits)
         ]
@@ -149,48 +178,39 @@ class SearchService:
         self.cache.put(key, vec)
         return vec
 
-    def _hydrate(self, ranked: list[Candidate]) -> list[dict[str, Any]]:
+    def _hydrate(self, query: str, ranked: list[Candidate]) -> list[dict[str, Any]]:
+        """Rows for the ranked ids, in order, with snippets; entries deleted meanwhile drop out."""
         if not ranked:
             return []
         ids = [c.entry_id for c in ranked]
+        wanted_chunks = [(c.entry_id, c.chunk) for c in ranked if c.chunk is not None]
+        by_keyword = [c.entry_id for c in ranked if "keyword" in c.matched_by]
         with self.db.read() as conn:
             rows = {
                 r.id: r for r in conn.execute(select(entries).where(entries.c.id.in_(ids))).all()
             }
-            chunks = vector_store.chunk_texts(
-                conn,
-                [(c.entry_id, c.chunk) for c in ranked if c.chunk is not None and not c.snippet],
-            )
+            chunks = vector_store.chunk_texts(conn, wanted_chunks)
+            excerpts = keyword_snippets(conn, query, by_keyword)
         out = []
         for cand in ranked:
             row = rows.get(cand.entry_id)
-            if row is None:  # deleted since the index saw it
-                continue
-            snippet = cand.snippet or chunks.get((cand.entry_id, cand.chunk or 0)) or _lead(row)
-            out.append(_result(row, cand, snippet))
+            if row is not None:
+                cand.snippet = excerpts.get(cand.entry_id, "")
+                out.append(_result(row, cand, _snippet(row, cand, chunks)))
         return out
 
 
-def fuse(lists: dict[str, list[Candidate]], k: int = RRF_K) -> list[Candidate]:
-    """Reciprocal-rank fusion: score = sum over retrievers of 1 / (k + rank)."""
-    merged: dict[str, Candidate] = {}
-    for name, ranked in lists.items():
-        for rank, cand in enumerate(ranked):
-            into = merged.setdefault(cand.entry_id, Candidate(cand.entry_id))
-            into.score += 1.0 / (k + rank + 1)
-            into.matched_by.append(name)
-            into.ranks[name] = rank
-            into.scores[name] = cand.scores.get(name, cand.score)
-            if name == "semantic":
-                into.chunk = cand.chunk
-            if cand.snippet and not into.snippet:
-                into.snippet = cand.snippet
-    return sorted(merged.values(), key=lambda c: (-c.score, c.entry_id))
+def _snippet(row: Any, cand: Candidate, chunks: dict[tuple[str, int], str]) -> str:
+    """A manual's best chunk when the semantic side found one; else the keyword excerpt.
 
-
-def _lead(row: Any) -> str:
-    body = row.playbook or row.summary or row.content or ""
-    return body[:SNIPPET_CHARS]
+    A manual is returned once even when several of its chunks matched; the chunk the
+    semantic side ranked best is the part of it worth showing. An experience is one
+    short text, so the keyword side's highlighted excerpt says more.
+    """
+    chunk = chunks.get((cand.entry_id, cand.chunk)) if cand.chunk is not None else None
+    if chunk and (row.kind == "manual" or not cand.snippet):
+        return clip(chunk_body(row, chunk))
+    return clip(cand.snippet or lead(row))
 
 
 def _result(row: Any, cand: Candidate, snippet: str) -> dict[str, Any]:
@@ -201,8 +221,9 @@ def _result(row: Any, cand: Candidate, snippet: str) -> dict[str, Any]:
         "section": row.section,
         "title": row.title,
         "score": round(cand.score, 6),
-        "snippet": snippet[: SNIPPET_CHARS * 2],
+        "snippet": snippet,
         "embedding_status": row.embedding_status,
         "matched_by": cand.matched_by,
         "ranks": cand.ranks,
+        "chunk": cand.chunk,
     }

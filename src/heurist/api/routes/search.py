@@ -22,6 +22,9 @@ def search(
     kind: Literal["experience", "manual"] | None = None,
     section: Literal["useful", "harmful", "contextual"] | None = None,
     limit: int = Query(limits.SEARCH_LIMIT_DEFAULT, ge=1, le=limits.SEARCH_LIMIT_MAX),
+    fusion: Literal["rrf", "minmax"] | None = Query(
+        None, description="how hybrid mode merges the two lists; default: the server's"
+    ),
 ) -> dict[str, Any]:
     filters = Filters(kind=kind, category=category, section=section)
-    return rt.search.search(q, mode=mode, filters=filters, limit=limit)
+    return rt.search.search(q, mode=mode, filters=filters, limit=limit, fusion=fusion)
