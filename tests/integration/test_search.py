@@ -183,11 +183,10 @@ def test_snippet_of_a_keyword_match_is_the_matched_passage(rt: Runtime) -> None:
 
 
 @pytest.mark.model
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the model once is enough
 def test_semantic_search_finds_meaning_with_the_real_model(
     settings_factory: Callable[..., Settings], db_url: str
 ) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("the real model is checked once, on SQLite")
     rt = Runtime.build(settings_factory(embedding_provider="local", num_embedding_workers=1))
     try:
         rt.start()
@@ -205,9 +204,9 @@ def test_semantic_search_finds_meaning_with_the_real_model(
         rt.stop()
 
 
+# The work budget is for FTS5, which ranks every match before the cut.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_common_words_over_the_budget_do_not_hide_a_rare_one(rt: Runtime, db_url: str) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("the work budget is for FTS5, which ranks every match before the cut")
     for i in range(10):
         experience(rt, f"Common words {i}", "shared shared words everywhere")
     rare = experience(rt, "The axolotl note", "shared words and one axolotl")
