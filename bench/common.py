@@ -22,6 +22,44 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
 TOKEN = "bench-admin-token"
+# The verified ONNX export of the model, made once and shared by every benchmark.
+MODEL_CACHE = ROOT / "bench" / ".work" / "models"
+
+
+WORDS = [
+    "cache",
+    "build",
+    "test",
+    "deploy",
+    "rollback",
+    "retry",
+    "timeout",
+    "flaky",
+    "lock",
+    "queue",
+    "index",
+    "schema",
+    "migration",
+    "latency",
+    "profile",
+    "memory",
+    "thread",
+    "process",
+    "socket",
+    "token",
+    "secret",
+    "config",
+    "log",
+    "metric",
+    "alert",
+    "trace",
+]
+
+
+def word_texts(n: int, words: int = 40, seed: int = 7) -> list[str]:
+    """n synthetic texts of about ``words`` words, the same for every run."""
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, size=words)) for _ in range(n)]
 
 
 def free_port() -> int:

@@ -18,49 +18,14 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 
-from common import Server, machine, percentiles, table, write_section
+from common import MODEL_CACHE, Server, machine, percentiles, table, word_texts, write_section
 from heurist.embedding.factory import build_embedder
 from heurist.settings import Settings
 
-WORDS = [
-    "cache",
-    "build",
-    "test",
-    "deploy",
-    "rollback",
-    "retry",
-    "timeout",
-    "flaky",
-    "lock",
-    "queue",
-    "index",
-    "schema",
-    "migration",
-    "latency",
-    "profile",
-    "memory",
-    "thread",
-    "process",
-    "socket",
-    "token",
-    "secret",
-    "config",
-    "log",
-    "metric",
-    "alert",
-    "trace",
-]
-
-
-def texts(n: int) -> list[str]:
-    rng = np.random.default_rng(7)
-    return [f"Heuristic {i}: " + " ".join(rng.choice(WORDS, size=40)) for i in range(n)]
-
 
 def raw_throughput(corpus: list[str], batch: int, threads: int | None) -> float:
-    embedder = build_embedder(Settings(embedding_threads=threads))
+    embedder = build_embedder(Settings(embedding_threads=threads, model_cache_dir=MODEL_CACHE))
     embedder.load()
     embedder.embed(corpus[:batch])  # warm-up
     start = time.perf_counter()
@@ -133,7 +98,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--configs", default="2x16,1x16,1x32,2x32")
     args = parser.parse_args()
-    corpus = texts(args.n)
+    corpus = [f"Heuristic {i}: {t}" for i, t in enumerate(word_texts(args.n))]
     raw = raw_throughput(corpus, 16, None)
     print(f"raw model, batch 16: {raw:.1f} texts/s")
     rows = [["raw model (in process)", "-", "-", f"{raw:.1f}", "100%", "-", "-", "-", "-"]]

@@ -8,6 +8,7 @@ where a missing server fails them.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,9 @@ from heurist.settings import Settings
 from tests.support.server import LiveServer
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+# The verified ONNX export of the model, shared by the tests that load it (made once, then
+# reused; tests/integration/test_embedding_local.py exports into a fresh folder on purpose).
+MODEL_CACHE = Path(tempfile.gettempdir()) / "heurist-test-model-cache"
 RUN_ID = uuid.uuid4().hex[:8]
 TEMPLATE = f"heurist_tpl_{RUN_ID}"
 
@@ -98,6 +102,7 @@ def make_settings(tmp_path: Path, db_url: str | None = None, **overrides: Any) -
         "outage_backoff_seconds": 0.2,
         "index_sync_interval": 0.1,
         "admin_token": "test-admin-token",
+        "model_cache_dir": MODEL_CACHE,
     }
     values.update(overrides)
     return Settings(**values)

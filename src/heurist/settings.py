@@ -51,7 +51,10 @@ class Settings(BaseSettings):
 
     # Embedding.
     embedding_provider: Literal["local", "openai", "hash"] = "local"
-    embedding_runtime: Literal["torch", "onnx"] = "torch"
+    embedding_runtime: Literal["torch", "onnx"] = "onnx"
+    model_cache_dir: Path | None = Field(
+        default=None, description="where the ONNX export is kept; default: DATA_DIR/models"
+    )
     embedding_model: str = DEFAULT_MODEL
     embedding_url: str | None = None
     embedding_api_key: str | None = None
@@ -76,6 +79,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'heurist.db').resolve()}"
+
+    @property
+    def resolved_model_cache_dir(self) -> Path:
+        return self.model_cache_dir or self.data_dir / "models"
 
     @property
     def is_sqlite(self) -> bool:

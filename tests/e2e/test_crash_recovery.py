@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import MODEL_CACHE
 from tests.support.server import free_port
 
 pytestmark = pytest.mark.model
@@ -38,6 +39,7 @@ class ServerProcess:
             "HEURIST_WORKER_BATCH_SIZE": "16",
             "HEURIST_EMBEDDING_THREADS": "1",
             "HEURIST_LOG_LEVEL": "WARNING",
+            "HEURIST_MODEL_CACHE_DIR": str(MODEL_CACHE),
         }
         self.proc: subprocess.Popen[bytes] | None = None
 

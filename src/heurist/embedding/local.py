@@ -130,7 +130,7 @@ class LocalEmbedder(Embedder):
             runtime=settings.embedding_runtime,
             threads=settings.embedding_threads,
             dim=settings.embedding_dim,
-            cache_dir=settings.data_dir / "models",
+            cache_dir=settings.resolved_model_cache_dir,
         )
 
     @property

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import uuid
 import warnings
 from collections.abc import Callable
@@ -202,6 +203,10 @@ def _marker_ok(marker: Path, onnx_path: Path, min_cosine: float) -> bool:
     )
 
 
+# A process-wide guard for a process-wide resource (the export on disk), not a service.
+_PREPARE_LOCK = threading.Lock()
+
+
 def prepare_onnx(
     model_dir: Path,
     cache_dir: Path,
@@ -217,6 +222,28 @@ def prepare_onnx(
     ``reference`` builds the torch embedder; it is loaded only when an export must be
     verified, then released. Raises on any failure; the caller falls back to torch.
     """
+    with _PREPARE_LOCK:  # two embedders of one process (workers, queries) export once
+        return _prepare(
+            model_dir,
+            cache_dir,
+            model_id=model_id,
+            dim=dim,
+            threads=threads,
+            reference=reference,
+            min_cosine=min_cosine,
+        )
+
+
+def _prepare(
+    model_dir: Path,
+    cache_dir: Path,
+    *,
+    model_id: str,
+    dim: int,
+    threads: int | None,
+    reference: Callable[[], Embedder],
+    min_cosine: float,
+) -> OnnxEmbedder:
     _check_pooling(model_dir)
     stem = f"{model_id.replace('/', '--')}-{fingerprint(model_dir)}"
     onnx_path, marker = cache_dir / f"{stem}.onnx", cache_dir / f"{stem}.json"
