@@ -136,3 +136,16 @@ def test_check_repairs_a_drifted_index(db: Database, setup) -> None:
     assert sync.check() is True
     assert len(index) == 2
     assert np.isfinite(index.search(EMBEDDER.embed(["one"])[0], 1)[0].score)
+
+
+def test_old_changes_are_pruned_and_sync_goes_on(db: Database, setup) -> None:
+    _, index, sync = setup
+    for i in range(5):
+        embedded_entry(db, f"entry {i}")
+    sync.sync()
+    assert sync.prune(retention=-1) == 4  # everything is old; the newest change stays
+    embedded_entry(db, "after the prune")
+    sync.sync()
+    assert len(index) == 6
+    fresh = IndexSync(db, VectorIndex(EMBEDDER.dim), model=EMBEDDER.model_id)
+    assert fresh.rebuild() == 6

@@ -23,6 +23,8 @@ from heurist.store import vectors as vector_store
 log = logging.getLogger(__name__)
 
 GAP_TIMEOUT_SECONDS = 120.0
+# Changes older than this are pruned from the log (each instance applies them in ~1 s).
+CHANGE_RETENTION_SECONDS = 24 * 3600.0
 # After a rebuild, replay this many recent changes: on PostgreSQL a lower number may
 # still have been uncommitted when the rebuild read the maximum.
 REBUILD_REPLAY = 1_000
@@ -144,6 +146,7 @@ class IndexSync:
     def check(self) -> bool:
         """Compare counts with the database and rebuild on a mismatch; True if repaired."""
         self.sync()
+        self.prune()
         state = self.lag()
         if state["changes_behind"] == 0 and state["db_vectors"] != state["index_vectors"]:
             log.warning(
@@ -152,6 +155,15 @@ class IndexSync:
             self.rebuild()
             return True
         return False
+
+
+    def prune(self, retention: float = CHANGE_RETENTION_SECONDS) -> int:
+        """Drop change-log rows every index has long applied (see prune_changes)."""
+        with self.db.write() as conn:
+            pruned = vector_store.prune_changes(conn, before=time.time() - retention)
+        if pruned:
+            log.info("pruned %d vector changes older than %.0f s", pruned, retention)
+        return pruned
 
 
 def _item(row: vector_store.VectorRow) -> IndexItem:

@@ -130,6 +130,22 @@ def changes_in(conn: Connection, seqs: Sequence[int]) -> list[Change]:
     return [Change(int(r.seq), int(r.vector_id), r.entry_id, r.op) for r in rows]
 
 
+def prune_changes(conn: Connection, *, before: float) -> int:
+    """Forget changes older than ``before``, keeping the newest one so the maximum stays.
+
+    Every running index has applied them long ago, and a process that starts rebuilds
+    from the vector rows, not from the log; without pruning the log grows by one row
+    per vector ever written.
+    """
+    newest = max_change_seq(conn)
+    result = conn.execute(
+        delete(vector_changes).where(
+            and_(vector_changes.c.created_at < before, vector_changes.c.seq < newest)
+        )
+    )
+    return int(result.rowcount)
+
+
 def max_change_seq(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(vector_changes.c.seq), 0))).scalar_one())
 
