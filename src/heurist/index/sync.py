@@ -156,7 +156,6 @@ class IndexSync:
             return True
         return False
 
-
     def prune(self, retention: float = CHANGE_RETENTION_SECONDS) -> int:
         """Drop change-log rows every index has long applied (see prune_changes)."""
         with self.db.write() as conn:

@@ -186,9 +186,7 @@ def read_vectors(conn: Connection, vector_ids: Sequence[int]) -> list[VectorRow]
     return out
 
 
-def iter_all_vectors(
-    conn: Connection, model: str, batch: int = 5_000
-) -> Iterator[list[VectorRow]]:
+def iter_all_vectors(conn: Connection, model: str, batch: int = 5_000) -> Iterator[list[VectorRow]]:
     """Every vector of the given model, in id order, in pages (for a full rebuild)."""
     last = 0
     while True:
