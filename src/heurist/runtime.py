@@ -71,14 +71,14 @@ class Runtime:
         if notify is not None:
             wakeup.subscribe(notify.publish_queue)
             notify.on_queue.append(wakeup.wake_local)
-        embedder = embedder or build_embedder(settings)
+        size = settings.num_embedding_workers if workers is None else workers
+        embedder = embedder or build_embedder(worker_embedding_settings(settings, size))
         # Queries get their own model instance so a search never queues behind a batch.
         query_embedder = query_embedder or (
             embedder if embedder.model_id.startswith("hash") else build_embedder(settings)
         )
         index = VectorIndex(embedder.dim)
         index_sync = IndexSync(db, index, model=embedder.model_id)
-        size = settings.num_embedding_workers if workers is None else workers
         pool = (
             WorkerPool(
                 db,
@@ -161,6 +161,23 @@ class Runtime:
         if self.query_embedder is not self.embedder:
             self.query_embedder.close()
         self.db.dispose()
+
+
+def worker_embedding_settings(settings: Settings, workers: int) -> Settings:
+    """The workers' model gets the cores shared out: one intra-op thread per worker and core.
+
+    On ONNX the workers' calls run concurrently, and N calls of one thread beat one call
+    of N threads (measured in bench/embedders.py). An explicit EMBEDDING_THREADS wins.
+    """
+    if (
+        settings.embedding_provider != "local"
+        or settings.embedding_runtime != "onnx"
+        or settings.embedding_threads is not None
+        or workers < 1
+    ):
+        return settings
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    return settings.model_copy(update={"embedding_threads": threads})
 
 
 def worker_config(settings: Settings) -> WorkerConfig:

@@ -35,7 +35,14 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 class OnnxEmbedder(Embedder):
-    """An exported transformer run by onnxruntime, tokenized by ``tokenizers``, mean-pooled."""
+    """An exported transformer run by onnxruntime, tokenized by ``tokenizers``, mean-pooled.
+
+    Calls are not serialized: ``InferenceSession.run`` is thread-safe and releases the
+    GIL, so two workers with one intra-op thread each keep two cores busy, which beats
+    one call at a time on two threads (bench/embedders.py, docs/benchmarks.md).
+    """
+
+    serialize_calls = False
 
     def __init__(
         self,
