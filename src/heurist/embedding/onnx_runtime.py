@@ -230,46 +230,25 @@ def prepare_onnx(
     verified, then released. Raises on any failure; the caller falls back to torch.
     """
     with _PREPARE_LOCK:  # two embedders of one process (workers, queries) export once
-        return _prepare(
-            model_dir,
-            cache_dir,
-            model_id=model_id,
-            dim=dim,
-            threads=threads,
-            reference=reference,
-            min_cosine=min_cosine,
+        _check_pooling(model_dir)
+        stem = f"{model_id.replace('/', '--')}-{fingerprint(model_dir)}"
+        onnx_path, marker = cache_dir / f"{stem}.onnx", cache_dir / f"{stem}.json"
+        candidate = OnnxEmbedder(
+            onnx_path, model_dir / "tokenizer.json", model_id=model_id, dim=dim, threads=threads
         )
-
-
-def _prepare(
-    model_dir: Path,
-    cache_dir: Path,
-    *,
-    model_id: str,
-    dim: int,
-    threads: int | None,
-    reference: Callable[[], Embedder],
-    min_cosine: float,
-) -> OnnxEmbedder:
-    _check_pooling(model_dir)
-    stem = f"{model_id.replace('/', '--')}-{fingerprint(model_dir)}"
-    onnx_path, marker = cache_dir / f"{stem}.onnx", cache_dir / f"{stem}.json"
-    candidate = OnnxEmbedder(
-        onnx_path, model_dir / "tokenizer.json", model_id=model_id, dim=dim, threads=threads
-    )
-    if _marker_ok(marker, onnx_path, min_cosine):
-        candidate.load()
+        if _marker_ok(marker, onnx_path, min_cosine):
+            candidate.load()
+            return candidate
+        logger.info("exporting %s to ONNX at %s (once)", model_id, onnx_path)
+        export_onnx(model_dir, onnx_path)
+        ref = reference()
+        try:
+            worst = check_fidelity(candidate, ref, min_cosine=min_cosine)
+        finally:
+            ref.close()
+        _write_marker(marker, onnx_path, model_id, worst)
+        logger.info("ONNX export of %s verified: minimum cosine %.6f", model_id, worst)
         return candidate
-    logger.info("exporting %s to ONNX at %s (once)", model_id, onnx_path)
-    export_onnx(model_dir, onnx_path)
-    ref = reference()
-    try:
-        worst = check_fidelity(candidate, ref, min_cosine=min_cosine)
-    finally:
-        ref.close()
-    _write_marker(marker, onnx_path, model_id, worst)
-    logger.info("ONNX export of %s verified: minimum cosine %.6f", model_id, worst)
-    return candidate
 
 
 def _write_marker(marker: Path, onnx_path: Path, model_id: str, worst: float) -> None:
