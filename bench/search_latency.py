@@ -43,15 +43,14 @@ BATCH = 2_000
 # Category sizes, as shares of the entries: one small category of 1%.
 SHARES = [0.25, 0.2, 0.15, 0.1, 0.1, 0.07, 0.05, 0.04, 0.03, 0.01]
 SECTIONS = ("useful", "harmful", "contextual")
-NOTES = """Reading it: every cached mode and keyword meet both goals, and at 100,000 entries every mode
-does, cold hybrid included. At 10,000 the cold rows miss 20 ms: a new query costs one
-all-MiniLM-L6-v2 call of ~14 ms on this shared 2-core machine (semantic cold minus cached), and
-hybrid then adds the keyword SQL. Hybrid starts the query embedding and the FAISS search in a
-helper thread while the keyword SQL runs, which took cached hybrid at 100k from 23 to 16 ms p50;
-for a cold query torch already uses both cores, so the overlap buys little. Keyword queries on
-SQLite drop their commonest words once their postings pass 10,000 rows (`search/budget.py`):
-before that, FTS5 ranked every one of ~35,000 matches and keyword p95 at 100k was ~63 ms in
-process. The filtered row shows a 1% category costs no more than no filter."""
+NOTES = """Reading it: every mode meets both goals; cold hybrid at 10,000 entries is the tightest
+(just under 20 ms). A new query costs one all-MiniLM-L6-v2 call (ONNX, one intra-op thread:
+semantic cold minus cached), and hybrid runs it, with the FAISS search, in a helper thread while
+the keyword SQL runs; with the query model on one thread the SQL keeps the other core (on two
+threads cold hybrid p95 at 10k was ~24 ms). Keyword queries on SQLite drop their commonest words
+once their postings pass 10,000 rows (`search/budget.py`): before that, FTS5 ranked every one of
+~35,000 matches and keyword p95 at 100k was ~63 ms in process. The filtered row shows a 1%
+category costs no more than no filter."""
 
 
 def category_of(i: int, n: int) -> str:

@@ -75,7 +75,9 @@ class Runtime:
         embedder = embedder or build_embedder(worker_embedding_settings(settings, size))
         # Queries get their own model instance so a search never queues behind a batch.
         query_embedder = query_embedder or (
-            embedder if embedder.model_id.startswith("hash") else build_embedder(settings)
+            embedder
+            if embedder.model_id.startswith("hash")
+            else build_embedder(query_embedding_settings(settings))
         )
         index = VectorIndex(embedder.dim)
         index_sync = IndexSync(db, index, model=embedder.model_id)
@@ -169,15 +171,27 @@ def worker_embedding_settings(settings: Settings, workers: int) -> Settings:
     On ONNX the workers' calls run concurrently, and N calls of one thread beat one call
     of N threads (measured in bench/embedders.py). An explicit EMBEDDING_THREADS wins.
     """
-    if (
-        settings.embedding_provider != "local"
-        or settings.embedding_runtime != "onnx"
-        or settings.embedding_threads is not None
-        or workers < 1
-    ):
+    if not _local_onnx_unpinned(settings) or workers < 1:
         return settings
     threads = max(1, (os.cpu_count() or 1) // workers)
     return settings.model_copy(update={"embedding_threads": threads})
+
+
+def query_embedding_settings(settings: Settings) -> Settings:
+    """The query model runs on one intra-op thread: a query is a few tokens, and in hybrid
+    mode it runs beside the keyword SQL, which then keeps the other core (hybrid cold p95
+    at 10k entries: ~19 ms on one thread against ~24 ms on two, bench/search_latency.py)."""
+    if _local_onnx_unpinned(settings):
+        return settings.model_copy(update={"embedding_threads": 1})
+    return settings
+
+
+def _local_onnx_unpinned(settings: Settings) -> bool:
+    return (
+        settings.embedding_provider == "local"
+        and settings.embedding_runtime == "onnx"
+        and settings.embedding_threads is None
+    )
 
 
 def worker_config(settings: Settings) -> WorkerConfig:
