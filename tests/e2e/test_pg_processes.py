@@ -78,6 +78,12 @@ def test_three_worker_processes_embed_5000_entries_exactly_once(
     )
     facts = exactly_once_report(pg_url)
     assert facts == {"attempts=1": 5000, "vectors=1": 5000, "upserts=1": 5000}
+    # A batch's log line is written just after its rows commit: let the last ones land.
+    wait_for(
+        lambda: sum(len(proc.completed_ids()) for proc in procs) >= 5000,
+        timeout=10,
+        message="batch log lines are missing",
+    )
     per_process = [proc.completed_ids() for proc in procs]
     completed = [entry for done in per_process for entry in done]
     assert len(completed) == 5000, "some batch was completed twice or not logged"
@@ -134,6 +140,11 @@ def test_sigkilled_worker_rows_are_reclaimed_after_the_lease(
     facts = exactly_once_report(pg_url)
     assert facts["vectors=1"] == 3000 and facts["upserts=1"] == 3000
     assert facts["attempts=1"] + facts["attempts=2"] == 3000
+    wait_for(  # the last batch's log line lands just after its rows commit
+        lambda: sum(len(p.completed_ids()) for p in [*survivors, victim]) >= len(ids),
+        timeout=10,
+        message="batch log lines are missing",
+    )
     by_survivors = [entry for proc in survivors for entry in proc.completed_ids()]
     assert sorted(by_survivors + victim.completed_ids()) == sorted(ids)
     assert set(orphans) <= set(by_survivors)
@@ -208,11 +219,18 @@ def test_pause_on_one_instance_stops_every_process_and_writes_wake_them(
         message="resume did not wake the workers",
     )
     assert took < 5.0, f"drained {took:.2f}s after the resume; the poll interval is 30s"
+
+    # Each worker process serves its own counters: together they tell the same story as
+    # its batch log lines (a line is written just after the rows commit, so let it land).
+    def agree() -> bool:
+        logged = [e for p in procs for e in p.completed_ids()]
+        counted = sum(scrape(port)["heurist_jobs_succeeded_total"] for port in ports)
+        return counted == len(logged)
+
+    wait_for(agree, timeout=10, message="worker counters and batch logs disagree")
     by_processes = [e for p in procs for e in p.completed_ids()]
     assert set(by_processes) & set(paused_ids), "the worker processes took no part"
-    # Each worker process serves its own counters: together they tell the same story.
     scraped = [scrape(port) for port in ports]
-    assert sum(m["heurist_jobs_succeeded_total"] for m in scraped) == len(by_processes)
     assert all(m['heurist_worker_alive{worker="w0"}'] == 1 for m in scraped)
 
 
