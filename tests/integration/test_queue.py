@@ -20,6 +20,7 @@ from heurist.queue.control import QueueControl
 from heurist.queue.pool import WorkerPool
 from heurist.queue.wakeup import Wakeup
 from heurist.queue.worker import PoolSignals, Worker, WorkerConfig
+from heurist.store import vectors as vector_store
 from heurist.store.categories import CategoryStore
 from heurist.store.entries import EntryStore
 from tests.support.embedders import ScriptedEmbedder
@@ -401,3 +402,43 @@ def test_crashed_worker_is_restarted_and_its_rows_released(db: Database, store: 
         pool.stop()
     assert pool.stats[0].restarts == 1
     assert vector_counts(db) == Counter({i: 1 for i in rows(db)})
+
+
+def test_delete_during_write_back_waits_instead_of_deadlocking(
+    db: Database, store: EntryStore
+) -> None:
+    """A delete takes the entry's row before its vectors, as the write-back does."""
+    (entry_id,) = add(store, 1)
+    worker = make_worker(db, ScriptedEmbedder())
+    drain(worker)  # revision 1 embedded: a vector row exists
+    store.update(entry_id, "experience", {"playbook": "new words"})
+    with db.write() as conn:
+        (claimed,) = sql.claim(conn, worker="w/1/w0", limit=1, now=time.time(), lease_seconds=60)
+    errors: list[BaseException] = []
+    deleter = threading.Thread(target=lambda: _delete_quietly(store, entry_id, errors))
+    with db.write() as conn:  # the write-back, held open while the delete starts
+        assert sql.mark_embedded(
+            conn,
+            entry_id=entry_id,
+            revision=claimed.revision,
+            worker="w/1/w0",
+            model="m",
+            now=time.time(),
+        )
+        deleter.start()
+        time.sleep(0.5)  # the delete is now waiting on us
+        vector_store.upsert_entry_vectors(
+            conn, entry_id=entry_id, revision=claimed.revision, model="m",
+            chunks=["t0\nnew words"], matrix=ScriptedEmbedder().embed(["t0 new words"]),
+        )  # fmt: skip
+    deleter.join(30)
+    assert errors == []
+    assert rows(db) == {}
+    assert vector_counts(db) == Counter()
+
+
+def _delete_quietly(store: EntryStore, entry_id: str, errors: list[BaseException]) -> None:
+    try:
+        store.delete(entry_id)
+    except BaseException as exc:  # surfaced by the assertion in the test
+        errors.append(exc)

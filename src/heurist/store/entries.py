@@ -72,7 +72,7 @@ class EntryStore:
 
     def update(self, entry_id: str, kind: str, changes: Mapping[str, Any]) -> dict[str, Any]:
         with self.db.write() as conn:
-            current = _get(conn, entry_id, kind)
+            current = _get(conn, entry_id, kind, lock=True)
             fields = {k: current[k] for k in FIELDS[kind]} | _fields(kind, changes, partial=True)
             check_rules(kind, fields)
             if fields["category"] != current["category"]:
@@ -95,7 +95,7 @@ class EntryStore:
 
     def delete(self, entry_id: str, kind: str | None = None) -> None:
         with self.db.write() as conn:
-            _get(conn, entry_id, kind)
+            _get(conn, entry_id, kind, lock=True)
             vector_store.tombstone_entry(conn, entry_id)
             conn.execute(delete(entries).where(entries.c.id == entry_id))
 
@@ -196,8 +196,14 @@ def _columns(fields: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _get(conn: Connection, entry_id: str, kind: str | None) -> dict[str, Any]:
-    row = conn.execute(select(entries).where(entries.c.id == entry_id)).first()
+def _get(
+    conn: Connection, entry_id: str, kind: str | None, *, lock: bool = False
+) -> dict[str, Any]:
+    """The entry as the API shows it. ``lock`` takes its row lock first (PostgreSQL), so a
+    change touches the entry before its vectors, in the order a worker's write-back does;
+    the reverse order deadlocks against it."""
+    stmt = select(entries).where(entries.c.id == entry_id)
+    row = conn.execute(stmt.with_for_update() if lock else stmt).first()
     if row is None or (kind is not None and row.kind != kind):
         raise NotFound(f"{kind or 'entry'} '{entry_id}' does not exist", details={"id": entry_id})
     return to_public(row)

@@ -192,6 +192,10 @@ def _update_statement() -> Any:
 
 
 def _delete_entries(conn: Connection, ids: Sequence[str]) -> tuple[int, int]:
+    # Entry rows are locked before their vectors, the order a worker's write-back takes
+    # (the reverse deadlocks against it on PostgreSQL).
+    for part in _batches(list(ids)):
+        conn.execute(select(entries.c.id).where(entries.c.id.in_(part)).with_for_update())
     vectors_gone = 0
     for entry_id in ids:
         vectors_gone += vector_store.tombstone_entry(conn, entry_id)
