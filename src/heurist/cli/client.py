@@ -61,11 +61,16 @@ class ApiClient:
 
 
 def _error(response: httpx.Response) -> ServerError:
-    try:
-        err = response.json()["error"]
-        message, details = err["message"], err.get("details")
-    except (ValueError, KeyError, TypeError):
-        message, details = response.text[:500], None
+    message, details = parse_error(response)
     return ServerError(
         f"{response.status_code}: {message}", status=response.status_code, details=details
     )
+
+
+def parse_error(response: httpx.Response) -> tuple[str, Any]:
+    """The message and details of an error answer, or its raw text if it is not ours."""
+    try:
+        err = response.json()["error"]
+        return str(err["message"]), err.get("details")
+    except (ValueError, KeyError, TypeError):
+        return response.text[:500], None

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from starlette.types import ASGIApp
 
+from heurist.cli.client import parse_error
 from heurist.errors import HeuristError
 
 # The ASGI transport needs some URL; nothing resolves or checks this host.
@@ -86,11 +87,7 @@ def _clean(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _error(response: httpx.Response) -> ApiError:
-    try:
-        err = response.json()["error"]
-        message, details = str(err["message"]), err.get("details")
-    except (ValueError, KeyError, TypeError):
-        message, details = response.text[:500], None
+    message, details = parse_error(response)
     return ApiError(
         f"the heurist API answered {response.status_code}: {message}",
         status=response.status_code,
