@@ -14,7 +14,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from heurist.api.auth import ensure_admin_token
 from heurist.db.engine import Database
 from heurist.db.migrate import upgrade
 from heurist.embedding.base import Embedder
@@ -51,7 +50,6 @@ class Runtime:
     search: SearchService
     # LISTEN/NOTIFY wake-ups across processes, on PostgreSQL only.
     notify: PgNotify | None = None
-    admin_token: str = ""
     started_at: float = field(default_factory=time.time)
     _started: bool = False
 
@@ -113,7 +111,6 @@ class Runtime:
     def start(self, *, serve_search: bool = True) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(self.db)
-        self.admin_token = ensure_admin_token(self.settings.admin_token, self.settings.data_dir)
         if self.pool is not None:
             self.pool.signals.on_embedded.append(self.sync_loop.poke)
             self.pool.recover(retry_failed=self.settings.queue_retry_failed_on_startup)
