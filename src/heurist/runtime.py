@@ -71,11 +71,12 @@ class Runtime:
             notify.on_queue.append(wakeup.wake_local)
         size = settings.num_embedding_workers if workers is None else workers
         embedder = embedder or build_embedder(worker_embedding_settings(settings, size))
-        # Queries get their own model instance so a search never queues behind a batch.
+        # A local model gets a second instance for queries, so a search never waits behind a
+        # batch; other providers (HTTP, hash) are safe to share.
         query_embedder = query_embedder or (
-            embedder
-            if embedder.model_id.startswith("hash")
-            else build_embedder(query_embedding_settings(settings))
+            build_embedder(query_embedding_settings(settings))
+            if settings.embedding_provider == "local"
+            else embedder
         )
         index = VectorIndex(embedder.dim)
         index_sync = IndexSync(db, index, model=embedder.model_id)
