@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from heurist.api.auth import token_path
+from heurist.tokens import token_path
 from tests.conftest import PG_ADMIN
 from tests.support.poison import PoisonEmbedder
 from tests.support.server import LiveServer

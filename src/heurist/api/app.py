@@ -10,7 +10,6 @@ from fastapi.concurrency import run_in_threadpool
 
 from heurist import limits
 from heurist.api import errors
-from heurist.api.auth import ensure_admin_token
 from heurist.api.auth_middleware import BearerAuthMiddleware
 from heurist.api.body_limit import BodyLimitMiddleware
 from heurist.api.routes import admin, categories, entries, health, import_pause, metrics, search
@@ -20,6 +19,7 @@ from heurist.observability.http import HttpMetricsMiddleware
 from heurist.observability.metrics import Metrics
 from heurist.runtime import Runtime
 from heurist.settings import Settings
+from heurist.tokens import ensure_admin_token
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from heurist.cli import transfer
-from heurist.cli.client import ApiClient, ServerError
+from heurist.client import ApiClient, ApiError
 from heurist.errors import ConfigError
 from heurist.settings import Settings, load_settings
 
@@ -47,10 +47,10 @@ def settings() -> Settings:
 
 
 def call(method: str, path: str, *, admin: bool = False, **kwargs: Any) -> Any:
-    client = ApiClient(settings())
+    client = ApiClient.from_settings(settings())
     try:
         return client.request(method, path, admin=admin, **kwargs)
-    except ServerError as exc:
+    except ApiError as exc:
         err_console.print(f"[red]{exc.message}[/red]")
         code = (
             EXIT_UNREACHABLE

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from heurist.cli.client import ServerError
+from heurist.client import ApiError
 from heurist.errors import ConfigError, HeuristError, InvalidInput
 from heurist.settings import Settings, load_settings
 from heurist.transfer.coordination import QueueCoordinator
@@ -134,7 +134,7 @@ def _fail(exc: HeuristError) -> NoReturn:
         code = EXIT_REFUSED
     elif isinstance(exc, InvalidInput):
         code = EXIT_USAGE
-    elif isinstance(exc, ServerError) and exc.status is None:
+    elif isinstance(exc, ApiError) and exc.status is None:
         code = EXIT_UNREACHABLE
     else:
         code = EXIT_FAILED
@@ -173,7 +173,7 @@ def _wait_embedded(cfg: Settings, outcome: ImportOutcome) -> None:
                 done = max(done, total - left)
                 time.sleep(WAIT_POLL_SECONDS)
             bars.advance(total - done)
-    except ServerError as exc:
+    except ApiError as exc:
         _fail(exc)
     finally:
         coordinator.close()

@@ -1,7 +1,7 @@
 """The MCP server: heurist's memory as tools inside Claude Code, Codex and Cursor.
 
 Two transports share one set of tools (``tools.MemoryTools``), which speak only to
-the HTTP API through an ``ApiBackend``:
+the HTTP API through one ``heurist.client.AsyncApiClient``:
 
 - ``heurist mcp`` (stdio): the backend is an HTTP client of ``HEURIST_API_URL``, so
   the process loads no model and no database and many assistants share one server;

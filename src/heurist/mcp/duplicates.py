@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from heurist import limits
-from heurist.mcp.backend import ApiBackend
+from heurist.client import AsyncApiClient
 
 DEFAULT_THRESHOLD = 0.85
 DEFAULT_LIMIT = 5
@@ -45,7 +45,7 @@ def query_text(title: str, body: str) -> str:
 
 
 async def find_duplicates(
-    api: ApiBackend,
+    api: AsyncApiClient,
     *,
     kind: str,
     category: str,

@@ -15,7 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
-from heurist.mcp.backend import ApiBackend
+from heurist.client import AsyncApiClient
 from heurist.mcp.server import build_server
 from heurist.settings import Settings
 
@@ -24,7 +24,7 @@ MCP_PATH = "/mcp"
 
 def mount_mcp(app: FastAPI, settings: Settings) -> AbstractAsyncContextManager[None]:
     """Add ``/mcp`` to ``app``; returns the context to enter in the app's lifespan."""
-    api = ApiBackend.in_process(app, settings.api_token)
+    api = AsyncApiClient.in_process(app, settings.api_token)
     server = build_server(api)
     # Stateless with JSON answers: the tools need no session state or server push,
     # so any process behind a load balancer can answer any request.

@@ -13,9 +13,9 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.resources import TextResource
 
+from heurist.client import AsyncApiClient
 from heurist.logs import configure as configure_logging
 from heurist.mcp import guides
-from heurist.mcp.backend import ApiBackend
 from heurist.mcp.tools import MemoryTools
 from heurist.settings import Settings
 
@@ -27,7 +27,7 @@ RESOURCES = (  # uri, name, description, text
 )
 
 
-def build_server(api: ApiBackend) -> MCPServer:
+def build_server(api: AsyncApiClient) -> MCPServer:
     server: MCPServer = MCPServer(
         NAME,
         title="heurist shared memory",
@@ -69,7 +69,7 @@ def _add_guides(server: MCPServer) -> None:
 def run_stdio(settings: Settings) -> None:
     """Serve MCP on stdin/stdout as a client of the API at ``settings.api_url``."""
     configure_logging(settings)  # to stderr: stdout carries the protocol
-    api = ApiBackend.remote(settings.api_url, settings.api_token)
+    api = AsyncApiClient.remote(settings.api_url, settings.api_token)
     server = build_server(api)
 
     async def serve() -> None:

@@ -15,9 +15,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from heurist import limits
+from heurist.client import ApiError, AsyncApiClient
 from heurist.errors import HeuristError, InvalidInput
 from heurist.mcp import duplicates, shape
-from heurist.mcp.backend import ApiBackend
 
 EntityType = Annotated[
     Literal["experience", "manual"],
@@ -33,11 +33,18 @@ def api_errors() -> Iterator[None]:
     try:
         yield
     except HeuristError as exc:
-        raise ToolError(exc.message) from exc
+        raise ToolError(tool_message(exc)) from exc
+
+
+def tool_message(exc: HeuristError) -> str:
+    """What the assistant reads: the API's own message, said to come from the API."""
+    if isinstance(exc, ApiError) and exc.status is not None:
+        return f"the heurist API answered {exc.message}"
+    return exc.message
 
 
 class MemoryTools:
-    def __init__(self, api: ApiBackend) -> None:
+    def __init__(self, api: AsyncApiClient) -> None:
         self.api = api
 
     async def list_categories(self) -> dict[str, Any]:
@@ -172,7 +179,7 @@ class MemoryTools:
             try:
                 entry = await self.api.get(shape.entries_path(kind, entry_id))
             except HeuristError as exc:
-                missing.append({"id": entry_id, "error": exc.message})
+                missing.append({"id": entry_id, "error": tool_message(exc)})
                 continue
             entries.append(shape.select(entry, fields) if fields else shape.preview(entry))
         return {"entries": entries, "missing": missing, "count": len(entries)}

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from heurist.cli.client import ApiClient, ServerError
+from heurist.client import ApiClient, ApiError
 from heurist.settings import Settings
 from heurist.transfer.errors import CoordinationError, DrainTimeout, OperatorPaused
 
@@ -42,7 +42,7 @@ class QueueCoordinator:
         self.settings = settings
         self.holder = holder or default_holder()
         self.lease_seconds = settings.import_pause_lease_seconds
-        self.client = ApiClient(settings)
+        self.client = ApiClient.from_settings(settings)
 
     def close(self) -> None:
         self.client.close()
@@ -51,7 +51,7 @@ class QueueCoordinator:
         """Any HTTP answer from /health means a server is there (a degraded one too)."""
         try:
             self.client.request("GET", "/health", timeout=HEALTH_TIMEOUT)
-        except ServerError as exc:
+        except ApiError as exc:
             return exc.status is not None
         return True
 
@@ -99,7 +99,7 @@ class QueueCoordinator:
         body = {"holder": self.holder, "lease_seconds": self.lease_seconds}
         try:
             self.client.request("POST", PAUSE_PATH, admin=True, json=body)
-        except ServerError as exc:
+        except ApiError as exc:
             raise CoordinationError(f"could not pause the queue: {exc.message}") from exc
 
     def _settle(self) -> None:
@@ -114,7 +114,7 @@ class QueueCoordinator:
     def _release(self) -> None:
         try:
             self.client.request("DELETE", PAUSE_PATH, admin=True, params={"holder": self.holder})
-        except ServerError as exc:
+        except ApiError as exc:
             # The lease lapses by itself: the queue resumes within lease_seconds anyway.
             log.warning(
                 "could not release the import pause (%s); it lapses in %.0fs",
