@@ -19,6 +19,7 @@ from rich.table import Table
 
 from heurist.cli import transfer
 from heurist.client import ApiClient, ApiError
+from heurist.domain.vocabulary import Kind, SearchMode
 from heurist.errors import ConfigError
 from heurist.settings import Settings, load_settings
 
@@ -171,9 +172,9 @@ def index_rebuild() -> None:
 @app.command()
 def search(
     query: str,
-    mode: str = typer.Option("hybrid", help="hybrid, semantic or keyword."),
+    mode: SearchMode = typer.Option(SearchMode.HYBRID, help="How to search."),
     category: str | None = typer.Option(None),
-    kind: str | None = typer.Option(None, help="experience or manual."),
+    kind: Kind | None = typer.Option(None, help="Only this kind."),
     limit: int = typer.Option(10),
     as_json: bool = typer.Option(False, "--json", help="Print the raw JSON answer."),
 ) -> None:
@@ -208,12 +209,10 @@ def queue_status(as_json: bool = typer.Option(False, "--json")) -> None:
         console.print_json(json.dumps(result))
         return
     table = Table(title=f"queue ({_pause_label(result)})", caption=_oldest(result))
-    for column in ("status", "experience", "manual", "total"):
+    for column in ("status", *Kind, "total"):
         table.add_column(column, justify="right")
     for status, counts in result["queue"].items():
-        table.add_row(
-            status, str(counts["experience"]), str(counts["manual"]), str(counts["total"])
-        )
+        table.add_row(status, *(str(counts[kind]) for kind in Kind), str(counts["total"]))
     console.print(table)
     workers = Table(title="workers")
     for column in ("id", "alive", "state", "processed", "succeeded", "failed", "restarts"):
@@ -271,7 +270,7 @@ def queue_drain(timeout: float = typer.Option(300.0, help="Seconds to wait.")) -
 
 @queue_app.command("retry-failed")
 def queue_retry_failed(
-    kind: str | None = typer.Option(None, help="Only this kind: experience or manual."),
+    kind: Kind | None = typer.Option(None, help="Only this kind."),
     ids: str | None = typer.Option(None, help="Only these entry ids, comma-separated."),
 ) -> None:
     """Move failed entries back to pending with fresh attempts (all, or by kind or ids)."""

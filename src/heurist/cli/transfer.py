@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -19,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from heurist.client import ApiError
+from heurist.domain.vocabulary import ImportMode
 from heurist.errors import ConfigError, HeuristError, InvalidInput
 from heurist.settings import Settings, load_settings
 from heurist.transfer.coordination import QueueCoordinator
@@ -41,15 +41,10 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-class Mode(StrEnum):
-    UPSERT = "upsert"
-    REPLACE = "replace"
-
-
 def import_command(
     file: Path = typer.Argument(..., help="A .jsonl, a .csv (with a kind column) or a .zip."),
-    mode: Mode = typer.Option(
-        Mode.UPSERT, help="upsert merges by id; replace makes the store mirror the file."
+    mode: ImportMode = typer.Option(
+        ImportMode.UPSERT, help="upsert merges by id; replace makes the store mirror the file."
     ),
     wait: bool = typer.Option(False, "--wait", help="Wait until everything is embedded."),
     force_while_paused: bool = typer.Option(

@@ -14,6 +14,7 @@ from typing import Any
 
 from heurist import limits
 from heurist.client import AsyncApiClient
+from heurist.domain.vocabulary import SearchMode
 
 DEFAULT_THRESHOLD = 0.85
 DEFAULT_LIMIT = 5
@@ -61,7 +62,7 @@ async def find_duplicates(
     params["limit"] = min(limit + (1 if exclude else 0), limits.SEARCH_LIMIT_MAX)
     found: dict[str, Candidate] = {}
     notes: list[str] = []
-    for mode in ("keyword", "semantic"):
+    for mode in (SearchMode.KEYWORD, SearchMode.SEMANTIC):
         answer = await api.get("/api/v1/search", {**params, "mode": mode})
         notes.extend(answer.get("notes", []))
         for hit in answer["results"]:

@@ -8,28 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from heurist.domain.kinds import SPECS
 from heurist.errors import InvalidInput
 
-KINDS = ("experience", "manual")
-PLURAL = {"experience": "experiences", "manual": "manuals"}
 PREVIEW_CHARS = 240
 ALL_FIELDS = ("all", "*")
+# What an assistant may ask for by name: the kind's fields, its times and its queue state.
 READABLE = {
-    "experience": (
-        "category", "section", "title", "playbook", "context", "author", "source",
-        "created_at", "updated_at", "embedding_status", "attempts", "last_error",
-    ),
-    "manual": (
-        "category", "title", "content", "summary", "author", "source",
-        "created_at", "updated_at", "embedding_status", "attempts", "last_error",
-    ),
-}  # fmt: skip
+    kind: (*spec.fields, "created_at", "updated_at", "embedding_status", "attempts", "last_error")
+    for kind, spec in SPECS.items()
+}
 # Internal bookkeeping an assistant never needs.
 HIDDEN = ("content_hash", "revision", "embedded_revision")
 
 
 def entries_path(kind: str, entry_id: str | None = None) -> str:
-    base = f"/api/v1/{PLURAL[kind]}"
+    base = f"/api/v1/{SPECS[kind].plural}"
     return f"{base}/{entry_id}" if entry_id else base
 
 

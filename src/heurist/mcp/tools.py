@@ -9,18 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
 from heurist import limits
 from heurist.client import ApiError, AsyncApiClient
+from heurist.domain.vocabulary import Kind
 from heurist.errors import HeuristError, InvalidInput
 from heurist.mcp import duplicates, shape
 
+# The enum is inlined in the tool's schema: some MCP clients do not resolve a $ref.
 EntityType = Annotated[
-    Literal["experience", "manual"],
+    Kind,
+    WithJsonSchema({"type": "string", "enum": [str(k) for k in Kind]}),
     Field(description="'experience' (a short lesson with a playbook) or 'manual' (long docs)"),
 ]
 CategoryCode = Annotated[str, Field(description="the category's code, e.g. 'python-testing'")]

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-FUSIONS = ("rrf", "minmax")
+from heurist.domain.vocabulary import Fusion
+
 RRF_K = 60
 
 
@@ -34,18 +35,18 @@ class Candidate:
 
 def fuse(
     lists: Mapping[str, list[Candidate]],
-    method: str = "rrf",
+    method: str = Fusion.RRF,
     *,
     weights: Mapping[str, float] | None = None,
     k: int = RRF_K,
 ) -> list[Candidate]:
     """One ranking from several (each best first); ties broken by id for a stable order."""
-    if method not in FUSIONS:
-        raise ValueError(f"unknown fusion {method!r}; expected one of {FUSIONS}")
+    if not Fusion.has(method):
+        raise ValueError(f"unknown fusion {method!r}; expected one of {Fusion.listing()}")
     merged: dict[str, Candidate] = {}
     for name, ranked in lists.items():
         weight = (weights or {}).get(name, 1.0)
-        contributions = _rrf(ranked, k) if method == "rrf" else _minmax(ranked)
+        contributions = _rrf(ranked, k) if method == Fusion.RRF else _minmax(ranked)
         for rank, (cand, part) in enumerate(zip(ranked, contributions, strict=True)):
             into = merged.setdefault(cand.entry_id, Candidate(cand.entry_id))
             into.score += weight * part

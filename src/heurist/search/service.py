@@ -18,23 +18,25 @@ from sqlalchemy import select
 
 from heurist.db.engine import Database
 from heurist.db.schema import entries
+from heurist.domain.vocabulary import Fusion, Kind, SearchMode
 from heurist.embedding.base import Embedder
 from heurist.index.faiss_index import VectorIndex
 from heurist.search.budget import TermCounts
-from heurist.search.fusion import FUSIONS, Candidate, fuse
+from heurist.search.fusion import Candidate, fuse
 from heurist.search.keyword import Filters, keyword_search, keyword_snippets
 from heurist.search.snippets import chunk_body, clip, lead
 from heurist.store import vectors as vector_store
 
-__all__ = ["CANDIDATES", "DEFAULT_FUSION", "MODES", "Candidate", "QueryCache", "SearchService"]
+__all__ = ["CANDIDATES", "DEFAULT_FUSION", "Candidate", "QueryCache", "SearchService"]
 
-MODES = ("hybrid", "semantic", "keyword")
 # Each retriever hands the fusion its top 100: deep enough that an entry ranked
 # low by one side and high by the other still meets itself.
 CANDIDATES = 100
 # Min-max fusion beat RRF on SciFact's training split, 0.740 against 0.716 nDCG@10 with no
 # weight tuned (docs/benchmarks.md, bench/retrieval.py); `fusion=rrf` is still on offer.
-DEFAULT_FUSION = "minmax"
+DEFAULT_FUSION = Fusion.MINMAX
+# The two retrievers, named after the modes that use them alone (``matched_by``, ``ranks``).
+KEYWORD, SEMANTIC = SearchMode.KEYWORD, SearchMode.SEMANTIC
 
 
 class QueryCache:
@@ -77,8 +79,8 @@ class SearchService:
         cache_size: int,
         fusion: str = DEFAULT_FUSION,
     ) -> None:
-        if fusion not in FUSIONS:
-            raise ValueError(f"unknown fusion {fusion!r}; expected one of {FUSIONS}")
+        if not Fusion.has(fusion):
+            raise ValueError(f"unknown fusion {fusion!r}; expected one of {Fusion.listing()}")
         self.db = db
         self.embedder = embedder
         self.index = index
@@ -102,28 +104,30 @@ class SearchService:
     ) -> dict[str, Any]:
         notes: list[str] = []
         lists: dict[str, list[Candidate]] = {}
-        depth = max(limit, CANDIDATES) if mode == "hybrid" else limit
+        depth = max(limit, CANDIDATES) if mode == SearchMode.HYBRID else limit
         semantic: list[Candidate] | None = None
-        if mode == "hybrid":
+        if mode == SearchMode.HYBRID:
             # The query embedding (a model call of ~10 ms that releases the GIL) runs
             # while the keyword SQL does: a cold hybrid query costs the slower of the two.
             pending = self._pool.submit(self._semantic, query, filters, depth)
-            lists["keyword"] = self._keyword(query, filters, depth)
+            lists[KEYWORD] = self._keyword(query, filters, depth)
             semantic = pending.result()
-        elif mode == "keyword":
-            lists["keyword"] = self._keyword(query, filters, depth)
+        elif mode == SearchMode.KEYWORD:
+            lists[KEYWORD] = self._keyword(query, filters, depth)
         else:
             semantic = self._semantic(query, filters, depth)
-        if mode in ("semantic", "hybrid"):
+        if mode in (SearchMode.SEMANTIC, SearchMode.HYBRID):
             if semantic is None:
                 notes.append("semantic retrieval unavailable: the model is still loading")
             else:
-                lists["semantic"] = semantic
+                lists[SEMANTIC] = semantic
         method = fusion or self.fusion
-        ranked = fuse(lists, method) if mode == "hybrid" else next(iter(lists.values()), [])
+        ranked = (
+            fuse(lists, method) if mode == SearchMode.HYBRID else next(iter(lists.values()), [])
+        )
         results = self._hydrate(query, ranked[:limit])
         out: dict[str, Any] = {"results": results, "mode": mode, "count": len(results)}
-        if mode == "hybrid":
+        if mode == SearchMode.HYBRID:
             out["fusion"] = method
         if notes:
             out["notes"] = notes
@@ -136,9 +140,9 @@ class SearchService:
             Candidate(
                 h.entry_id,
                 h.score,
-                ["keyword"],
-                ranks={"keyword": i},
-                scores={"keyword": h.score},
+                [KEYWORD],
+                ranks={KEYWORD: i},
+                scores={KEYWORD: h.score},
             )
             for i, h in enumerate(hits)
         ]
@@ -158,10 +162,10 @@ class SearchService:
             Candidate(
                 h.entry_id,
                 h.score,
-                ["semantic"],
+                [SEMANTIC],
                 chunk=h.chunk_index,
-                ranks={"semantic": i},
-                scores={"semantic": h.score},
+                ranks={SEMANTIC: i},
+                scores={SEMANTIC: h.score},
             )
             for i, h in enumerate(hits)
         ]
@@ -184,7 +188,7 @@ class SearchService:
             return []
         ids = [c.entry_id for c in ranked]
         wanted_chunks = [(c.entry_id, c.chunk) for c in ranked if c.chunk is not None]
-        by_keyword = [c.entry_id for c in ranked if "keyword" in c.matched_by]
+        by_keyword = [c.entry_id for c in ranked if KEYWORD in c.matched_by]
         with self.db.read() as conn:
             rows = {
                 r.id: r for r in conn.execute(select(entries).where(entries.c.id.in_(ids))).all()
@@ -208,7 +212,7 @@ def _snippet(row: Any, cand: Candidate, chunks: dict[tuple[str, int], str]) -> s
     short text, so the keyword side's highlighted excerpt says more.
     """
     chunk = chunks.get((cand.entry_id, cand.chunk)) if cand.chunk is not None else None
-    if chunk and (row.kind == "manual" or not cand.snippet):
+    if chunk and (row.kind == Kind.MANUAL or not cand.snippet):
         return clip(chunk_body(row, chunk))
     return clip(cand.snippet or lead(row))
 

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from heurist.clock import iso, now
 from heurist.db.engine import Database
 from heurist.db.schema import categories, entries
+from heurist.domain.vocabulary import Kind
 from heurist.errors import Conflict, NotFound
 
 
@@ -68,7 +69,7 @@ def _public(row: Any, counts: dict[str, int]) -> dict[str, Any]:
         "code": row.code,
         "name": row.name,
         "description": row.description,
-        "counts": {"experience": counts.get("experience", 0), "manual": counts.get("manual", 0)},
+        "counts": {kind: counts.get(kind, 0) for kind in Kind},
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
     }

@@ -10,17 +10,14 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from heurist.domain.kinds import SPECS
+from heurist.domain.vocabulary import Kind
 from heurist.embedding.chunking import manual_chunks
-
-EMBEDDED_FIELDS = {
-    "experience": ("title", "playbook", "context"),
-    "manual": ("title", "summary", "content"),
-}
 
 
 def content_hash(kind: str, fields: Mapping[str, Any]) -> str:
     digest = hashlib.sha256(kind.encode())
-    for name in EMBEDDED_FIELDS[kind]:
+    for name in SPECS[kind].embedded:
         digest.update(b"\x00")
         digest.update((fields.get(name) or "").encode())
     return digest.hexdigest()
@@ -28,7 +25,7 @@ def content_hash(kind: str, fields: Mapping[str, Any]) -> str:
 
 def chunks_for(kind: str, fields: Mapping[str, Any]) -> list[str]:
     """The texts to embed for one entry: one for an experience, one per chunk for a manual."""
-    if kind == "experience":
+    if kind == Kind.EXPERIENCE:
         parts = [fields.get("title") or "", fields.get("playbook") or ""]
         if fields.get("context"):
             parts.append(str(fields["context"]))

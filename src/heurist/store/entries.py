@@ -18,6 +18,9 @@ from sqlalchemy import Connection, and_, delete, insert, select, update
 from heurist.clock import iso, now
 from heurist.db.engine import Database
 from heurist.db.schema import entries
+from heurist.domain.kinds import SPECS
+from heurist.domain.rules import check_rules
+from heurist.domain.vocabulary import Kind
 from heurist.errors import InvalidInput, NotFound
 from heurist.limits import PRIORITY_INTERACTIVE
 from heurist.store import vectors as vector_store
@@ -25,12 +28,6 @@ from heurist.store.categories import exists as category_exists
 from heurist.store.embedded_text import content_hash
 from heurist.store.ids import new_id
 
-KINDS = ("experience", "manual")
-SECTIONS = ("useful", "harmful", "contextual")
-FIELDS = {
-    "experience": ("category", "section", "title", "playbook", "context", "author", "source"),
-    "manual": ("category", "title", "content", "summary", "author", "source"),
-}
 # Columns reset when an entry goes back to the queue with a new revision.
 REQUEUE_COLUMNS = {
     "embedding_status": "pending",
@@ -73,7 +70,9 @@ class EntryStore:
     def update(self, entry_id: str, kind: str, changes: Mapping[str, Any]) -> dict[str, Any]:
         with self.db.write() as conn:
             current = _get(conn, entry_id, kind, lock=True)
-            fields = {k: current[k] for k in FIELDS[kind]} | _fields(kind, changes, partial=True)
+            fields = {k: current[k] for k in SPECS[kind].fields} | _fields(
+                kind, changes, partial=True
+            )
             check_rules(kind, fields)
             if fields["category"] != current["category"]:
                 _require_category(conn, fields["category"])
@@ -156,30 +155,15 @@ def _requeue_values(kind: str, fields: Mapping[str, Any], revision: int) -> dict
 
 
 def _fields(kind: str, data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
-    if kind not in KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", field="kind")
-    allowed = FIELDS[kind]
+    if not Kind.has(kind):
+        raise InvalidInput(f"kind must be one of {Kind.listing()}", field="kind")
+    allowed = SPECS[kind].fields
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         raise InvalidInput(f"unknown field '{unknown[0]}' for a {kind}", field=unknown[0])
     if partial:
         return dict(data)
     return {name: data.get(name) for name in allowed}
-
-
-def check_rules(kind: str, fields: Mapping[str, Any]) -> None:
-    """Rules that span fields; types and lengths are checked by the API schemas."""
-    for name in ("category", "title"):
-        if not (fields.get(name) or "").strip():
-            raise InvalidInput(f"{name} is required and must not be blank", field=name)
-    body = "playbook" if kind == "experience" else "content"
-    if not (fields.get(body) or "").strip():
-        raise InvalidInput(f"{body} is required and must not be blank", field=body)
-    if kind == "experience":
-        if fields.get("section") not in SECTIONS:
-            raise InvalidInput(f"section must be one of {', '.join(SECTIONS)}", field="section")
-        if fields["section"] == "contextual" and not (fields.get("context") or "").strip():
-            raise InvalidInput("context is required when section is 'contextual'", field="context")
 
 
 def _require_category(conn: Connection, code: str) -> None:
@@ -219,8 +203,7 @@ class _RowView:
 def to_public(row: Any) -> dict[str, Any]:
     m = row._mapping
     out: dict[str, Any] = {"id": m["id"], "kind": m["kind"], "category": m["category_code"]}
-    for name in FIELDS[m["kind"]][1:]:
-        out[name] = m[name]
+    out |= {name: m[name] for name in SPECS[m["kind"]].fields if name != "category"}
     out |= {
         "created_at": iso(m["created_at"]),
         "updated_at": iso(m["updated_at"]),

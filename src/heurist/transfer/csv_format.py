@@ -15,21 +15,20 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from heurist.domain.vocabulary import RecordKind
 from heurist.transfer.errors import InvalidRecord
-from heurist.transfer.records import COLUMNS, KINDS
-
-TIMESTAMPS = ("created_at", "updated_at")
+from heurist.transfer.records import COLUMNS, TIMESTAMPS
 
 FILE_NAMES = {
-    "category": "categories.csv",
-    "experience": "experiences.csv",
-    "manual": "manuals.csv",
+    RecordKind.CATEGORY: "categories.csv",
+    RecordKind.EXPERIENCE: "experiences.csv",
+    RecordKind.MANUAL: "manuals.csv",
 }
 KIND_OF_FILE = {name: kind for kind, name in FILE_NAMES.items()}
 # The single-file layout: the kind, every kind's columns once each, the timestamps last.
 SINGLE_COLUMNS: tuple[str, ...] = (
     "kind",
-    *dict.fromkeys(c for k in KINDS for c in COLUMNS[k] if c not in TIMESTAMPS),
+    *dict.fromkeys(c for k in RecordKind for c in COLUMNS[k] if c not in TIMESTAMPS),
     *TIMESTAMPS,
 )
 # Zip members get a fixed date so that exporting the same store twice gives identical bytes.
@@ -54,7 +53,7 @@ def read_zip(path: Path) -> list[tuple[str, Any]]:
                 raise InvalidRecord(name, None, f"unexpected file in the zip; expected {expected}")
             members[kind] = archive.read(name).decode("utf-8-sig")
     items: list[tuple[str, Any]] = []
-    for kind in KINDS:
+    for kind in RecordKind:
         if kind in members:
             handle = io.StringIO(members[kind], newline="")
             items.extend(_rows(handle, prefix=f"{FILE_NAMES[kind]} ", kind=kind))
@@ -81,11 +80,11 @@ def write_csv(path: Path, records: Iterable[dict[str, Any]]) -> int:
 
 
 def write_zip(path: Path, records: Iterable[dict[str, Any]]) -> int:
-    by_kind: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
+    by_kind: dict[str, list[dict[str, Any]]] = {kind: [] for kind in RecordKind}
     for record in records:
         by_kind[record["kind"]].append(record)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for kind in KINDS:
+        for kind in RecordKind:
             buffer = io.StringIO(newline="")
             _write(buffer, COLUMNS[kind], by_kind[kind])
             info = zipfile.ZipInfo(FILE_NAMES[kind], date_time=ZIP_DATE)

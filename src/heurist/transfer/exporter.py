@@ -12,9 +12,9 @@ from sqlalchemy import Connection, select
 from heurist.clock import iso
 from heurist.db.engine import Database
 from heurist.db.schema import categories, entries
-from heurist.transfer.records import COLUMNS
+from heurist.domain.vocabulary import Kind, RecordKind
+from heurist.transfer.records import COLUMNS, TIMESTAMPS
 
-TIMESTAMPS = ("created_at", "updated_at")
 PAGE = 5_000
 
 
@@ -22,7 +22,7 @@ def export_records(db: Database) -> list[dict[str, Any]]:
     """One read snapshot of the whole store."""
     with db.read() as conn:
         out = [_category(row) for row in conn.execute(select(categories).order_by("code"))]
-        for kind in ("experience", "manual"):
+        for kind in Kind:
             out.extend(_entry(row, kind) for row in _entries(conn, kind))
     return out
 
@@ -44,7 +44,8 @@ def _entries(conn: Connection, kind: str) -> Iterator[Any]:
 
 def _category(row: Any) -> dict[str, Any]:
     m = row._mapping
-    return {"kind": "category"} | {c: _value(c, m[c]) for c in COLUMNS["category"]}
+    kind = RecordKind.CATEGORY
+    return {"kind": kind} | {c: _value(c, m[c]) for c in COLUMNS[kind]}
 
 
 def _entry(row: Any, kind: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from heurist.clock import now
 from heurist.db.engine import Database
 from heurist.db.schema import categories, entries
+from heurist.domain.vocabulary import ImportMode
 from heurist.limits import PRIORITY_IMPORT
 from heurist.store import vectors as vector_store
 from heurist.store.entries import REQUEUE_COLUMNS, new_row
@@ -71,7 +72,7 @@ def write_plan(
             conn.execute(_update_statement(), part)
             _advance(progress, len(part))
         deleted, vectors_gone, cats_gone = 0, 0, 0
-        if mode == "replace":
+        if mode == ImportMode.REPLACE:
             keep = {r["id"] for r in rows_new} | {r["b_id"] for r in rows_old}
             deleted, vectors_gone = _delete_entries(conn, sorted(set(existing) - keep))
             cats_gone = _delete_categories(

@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from heurist.domain.vocabulary import ImportMode, RecordKind
 from heurist.transfer.errors import InvalidRecord
 from heurist.transfer.records import CategoryRecord, EntryRecord, parse_record
 
 Progress = Callable[[int], None]
-MODES = ("upsert", "replace")
 
 
 @dataclass
@@ -25,7 +25,7 @@ class ImportPlan:
     entries: list[EntryRecord] = field(default_factory=list)
 
     def count(self, kind: str) -> int:
-        if kind == "category":
+        if kind == RecordKind.CATEGORY:
             return len(self.categories)
         return sum(1 for e in self.entries if e.kind == kind)
 
@@ -61,15 +61,15 @@ def check_against_store(
     mode: str,
 ) -> None:
     """Entries name a category that will exist; an id that exists keeps its kind."""
-    if mode not in MODES:
-        raise InvalidRecord("options", "mode", f"must be one of {', '.join(MODES)}")
+    if not ImportMode.has(mode):
+        raise InvalidRecord("options", "mode", f"must be one of {ImportMode.listing()}")
     known = {c.code for c in plan.categories}
-    if mode == "upsert":
+    if mode == ImportMode.UPSERT:
         known |= store_categories
     for entry in plan.entries:
         category = entry.fields["category"]
         if category not in known:
-            hint = "" if mode == "upsert" else " (replace mode: the file must hold it)"
+            hint = "" if mode == ImportMode.UPSERT else " (replace mode: the file must hold it)"
             raise InvalidRecord(
                 entry.where, "category", f"category '{category}' does not exist{hint}"
             )

@@ -1,8 +1,7 @@
 """One record of an import file, validated into a typed row.
 
-The same limits and rules as the HTTP API: the pydantic Create schemas of
-``heurist.api.schemas`` (lengths, patterns, no NUL bytes, unknown fields refused) and
-``heurist.store.entries.check_rules``. What the API does not take from a client, a
+The same limits and rules as the HTTP API: the Create models of ``heurist.domain``
+(lengths, patterns, no NUL bytes, unknown fields refused) and its cross-field rules. What the API does not take from a client, a
 file may carry so a round trip is lossless: the entry ``id`` and the timestamps.
 Queue state is never read from a file: imported rows are always ``pending``.
 """
@@ -18,45 +17,24 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from heurist import limits
-from heurist.api.schemas import CategoryCreate, ExperienceCreate, ManualCreate
+from heurist.domain.kinds import CATEGORY_FIELDS, SPECS
+from heurist.domain.models import CategoryCreate
+from heurist.domain.rules import check_rules
+from heurist.domain.vocabulary import RecordKind
 from heurist.errors import InvalidInput
-from heurist.store.entries import check_rules
 from heurist.transfer.errors import InvalidRecord
 
-KINDS = ("category", "experience", "manual")
-# Field order of each kind, as exported (JSONL keys, CSV columns).
+TIMESTAMPS = ("created_at", "updated_at")
+# Field order of each record kind, as exported (JSONL keys, CSV columns).
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "category": ("code", "name", "description", "created_at", "updated_at"),
-    "experience": (
-        "id",
-        "category",
-        "section",
-        "title",
-        "playbook",
-        "context",
-        "author",
-        "source",
-        "created_at",
-        "updated_at",
-    ),
-    "manual": (
-        "id",
-        "category",
-        "title",
-        "content",
-        "summary",
-        "author",
-        "source",
-        "created_at",
-        "updated_at",
-    ),
+    RecordKind.CATEGORY: (*CATEGORY_FIELDS, *TIMESTAMPS),
+    **{kind: ("id", *spec.fields, *TIMESTAMPS) for kind, spec in SPECS.items()},
 }
 SCHEMAS: dict[str, type[BaseModel]] = {
-    "category": CategoryCreate,
-    "experience": ExperienceCreate,
-    "manual": ManualCreate,
+    RecordKind.CATEGORY: CategoryCreate,
+    **{kind: spec.create for kind, spec in SPECS.items()},
 }
-META = ("id", "created_at", "updated_at")
+META = ("id", *TIMESTAMPS)
 # Queue state and derived values, as the API shows them: a file may carry them (a dump of
 # API answers) but they are never taken from it. An import always queues as pending.
 IGNORED = frozenset(
@@ -102,10 +80,10 @@ def parse_record(raw: Any, where: str) -> Record:
     if not isinstance(raw, Mapping):
         raise InvalidRecord(where, None, "a record must be an object")
     kind = raw.get("kind")
-    if kind not in KINDS:
-        raise InvalidRecord(where, "kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+    if not RecordKind.has(kind):
+        raise InvalidRecord(where, "kind", f"must be one of {RecordKind.listing()}, got {kind!r}")
     body = {k: v for k, v in raw.items() if k != "kind" and k not in META and k not in IGNORED}
-    if kind == "category" and "id" in raw:
+    if kind == RecordKind.CATEGORY and "id" in raw:
         body["id"] = raw["id"]  # categories have a code, not an id: refused as unknown
     model = _validate(SCHEMAS[kind], body, where)
     created_at = _timestamp(raw.get("created_at"), where, "created_at")

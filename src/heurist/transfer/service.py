@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from heurist.db.engine import Database
 from heurist.db.schema import categories, entries
+from heurist.domain.vocabulary import RecordKind
 from heurist.settings import Settings
 from heurist.transfer.coordination import QueueCoordinator
 from heurist.transfer.exporter import export_records
@@ -88,7 +89,7 @@ def export_file(db: Database, path: Path) -> dict[str, int]:
     """Write the whole store to ``path``; answers the count of records per kind."""
     records = export_records(db)
     write_records(path, records)
-    counts: dict[str, Any] = {"category": 0, "experience": 0, "manual": 0}
+    counts: dict[str, Any] = dict.fromkeys(RecordKind, 0)
     for record in records:
         counts[record["kind"]] += 1
     return counts

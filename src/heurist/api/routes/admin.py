@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
@@ -12,13 +12,14 @@ from pydantic import BaseModel, Field
 
 from heurist.api.deps import RuntimeDep
 from heurist.clock import iso
+from heurist.domain.vocabulary import Kind
 from heurist.queue.registry import fleet
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 
 class RetryFailed(BaseModel):
-    kind: Literal["experience", "manual"] | None = None
+    kind: Kind | None = None
     ids: list[str] | None = Field(default=None, max_length=10_000)
 
 

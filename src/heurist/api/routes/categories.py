@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path
 
 from heurist import limits
 from heurist.api.deps import RuntimeDep
-from heurist.api.schemas import CategoryCreate
+from heurist.domain.models import CategoryCreate
 
 router = APIRouter(prefix="/api/v1/categories", tags=["categories"])
 

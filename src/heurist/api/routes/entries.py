@@ -4,33 +4,24 @@ No ``from __future__ import annotations`` here: FastAPI must see the real body
 models that the factory closes over, not their names as strings.
 """
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel
 
 from heurist import limits
 from heurist.api.deps import RuntimeDep
-from heurist.api.schemas import (
-    REQUIRED_ON_UPDATE,
-    ExperienceCreate,
-    ExperienceUpdate,
-    ManualCreate,
-    ManualUpdate,
-)
-from heurist.errors import InvalidInput
-
-Status = Literal["pending", "processing", "embedded", "failed"]
+from heurist.domain.kinds import SPECS, KindSpec
+from heurist.domain.rules import refuse_cleared
+from heurist.domain.vocabulary import EmbeddingStatus, Kind, Section
 
 
 def _public(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if k != "content_hash"}
 
 
-def entry_router(
-    kind: str, plural: str, create_model: type[BaseModel], update_model: type[BaseModel]
-) -> APIRouter:
-    router = APIRouter(prefix=f"/api/v1/{plural}", tags=[plural])
+def entry_router(spec: KindSpec) -> APIRouter:
+    kind, create_model, update_model = spec.kind, spec.create, spec.update
+    router = APIRouter(prefix=f"/api/v1/{spec.plural}", tags=[spec.plural])
     EntryId = Path(max_length=limits.ENTRY_ID_MAX)
 
     def create(body: create_model, rt: RuntimeDep) -> dict[str, Any]:  # type: ignore[valid-type]
@@ -45,9 +36,7 @@ def entry_router(
         entry_id: str = EntryId,
     ) -> dict[str, Any]:
         changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
-        for name in REQUIRED_ON_UPDATE[kind]:
-            if name in changes and changes[name] is None:
-                raise InvalidInput(f"{name} cannot be cleared", field=name)
+        refuse_cleared(kind, changes)
         return _public(rt.entries.update(entry_id, kind, changes))
 
     def remove(rt: RuntimeDep, entry_id: str = EntryId) -> Response:
@@ -57,8 +46,8 @@ def entry_router(
     def list_(
         rt: RuntimeDep,
         category: str | None = Query(None, max_length=limits.CATEGORY_CODE_MAX),
-        section: Literal["useful", "harmful", "contextual"] | None = None,
-        status: Status | None = None,
+        section: Section | None = None,
+        status: EmbeddingStatus | None = None,
         limit: int = Query(limits.PAGE_SIZE_DEFAULT, ge=1, le=limits.PAGE_SIZE_MAX),
         cursor: str | None = Query(None, max_length=200),
     ) -> dict[str, Any]:
@@ -75,5 +64,5 @@ def entry_router(
     return router
 
 
-experiences = entry_router("experience", "experiences", ExperienceCreate, ExperienceUpdate)
-manuals = entry_router("manual", "manuals", ManualCreate, ManualUpdate)
+experiences = entry_router(SPECS[Kind.EXPERIENCE])
+manuals = entry_router(SPECS[Kind.MANUAL])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Query
 
 from heurist import limits
 from heurist.api.deps import RuntimeDep
+from heurist.domain.vocabulary import Fusion, Kind, SearchMode, Section
 from heurist.search.keyword import Filters
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
@@ -17,12 +18,12 @@ router = APIRouter(prefix="/api/v1", tags=["search"])
 def search(
     rt: RuntimeDep,
     q: str = Query(min_length=1, max_length=limits.SEARCH_QUERY_MAX),
-    mode: Literal["hybrid", "semantic", "keyword"] = "hybrid",
+    mode: SearchMode = SearchMode.HYBRID,
     category: str | None = Query(None, max_length=limits.CATEGORY_CODE_MAX),
-    kind: Literal["experience", "manual"] | None = None,
-    section: Literal["useful", "harmful", "contextual"] | None = None,
+    kind: Kind | None = None,
+    section: Section | None = None,
     limit: int = Query(limits.SEARCH_LIMIT_DEFAULT, ge=1, le=limits.SEARCH_LIMIT_MAX),
-    fusion: Literal["rrf", "minmax"] | None = Query(
+    fusion: Fusion | None = Query(
         None, description="how hybrid mode merges the two lists; default: the server's"
     ),
 ) -> dict[str, Any]:

@@ -1,0 +1,39 @@
+"""Every text field a client can set, as an ``Annotated`` type with its documented limit.
+
+Each refuses NUL bytes (PostgreSQL cannot store them, and no real text holds one) with
+the same validator, placed after the length constraints so that pydantic reports a too
+long value as 'String should have at most N characters'. The limits come from
+``heurist.limits``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from heurist import limits
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL bytes")
+    return value
+
+
+NO_NUL = AfterValidator(_no_nul)
+
+CategoryCode = Annotated[
+    str,
+    Field(min_length=1, max_length=limits.CATEGORY_CODE_MAX, pattern=limits.CATEGORY_CODE_PATTERN),
+]
+CategoryName = Annotated[str, Field(min_length=1, max_length=limits.CATEGORY_NAME_MAX), NO_NUL]
+CategoryDescription = Annotated[str, Field(max_length=limits.CATEGORY_DESCRIPTION_MAX), NO_NUL]
+
+Title = Annotated[str, Field(min_length=1, max_length=limits.TITLE_MAX), NO_NUL]
+Playbook = Annotated[str, Field(min_length=1, max_length=limits.PLAYBOOK_MAX), NO_NUL]
+Context = Annotated[str, Field(max_length=limits.CONTEXT_MAX), NO_NUL]
+Content = Annotated[str, Field(min_length=1, max_length=limits.MANUAL_CONTENT_MAX), NO_NUL]
+Summary = Annotated[str, Field(max_length=limits.MANUAL_SUMMARY_MAX), NO_NUL]
+Author = Annotated[str, Field(max_length=limits.AUTHOR_MAX), NO_NUL]
+Source = Annotated[str, Field(max_length=limits.SOURCE_MAX), NO_NUL]
