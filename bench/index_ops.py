@@ -17,7 +17,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from heurist.index.faiss_index import IndexItem, VectorIndex
+from heurist.index.faiss_index import VectorIndex
+from heurist.index.vectors import VectorRow
 
 
 def normalized(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
@@ -25,10 +26,12 @@ def normalized(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def make_items(vectors: np.ndarray, first_id: int, rng: np.random.Generator) -> list[IndexItem]:
+def make_items(vectors: np.ndarray, first_id: int, rng: np.random.Generator) -> list[VectorRow]:
     categories = rng.choice(["one-pct", "half", "rest"], size=len(vectors), p=[0.01, 0.5, 0.49])
     return [
-        IndexItem(first_id + i, f"e{first_id + i}", 0, "experience", str(cat), "useful", vector)
+        VectorRow(
+            first_id + i, f"e{first_id + i}", 0, "experience", str(cat), "useful", "m", vector
+        )
         for i, (vector, cat) in enumerate(zip(vectors, categories, strict=True))
     ]
 
@@ -62,7 +65,7 @@ def run(n: int, dim: int, queries: int, threads: int | None) -> None:
     def touch() -> None:
         """Change the index (one new vector), which invalidates cached filters."""
         vid = next(next_id)
-        index.upsert([IndexItem(vid, f"e{vid}", 0, "experience", "rest", None, query_vectors[0])])
+        index.upsert([VectorRow(vid, f"e{vid}", 0, "experience", "rest", None, query_vectors[0])])
 
     print(
         f"| {'operation (n=' + str(n) + ', dim=' + str(dim) + ')':<46} | {'p50 ms':>9} | "

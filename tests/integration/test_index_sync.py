@@ -9,10 +9,10 @@ from sqlalchemy import insert
 from heurist.db.engine import Database
 from heurist.db.schema import entries
 from heurist.embedding.hashing import HashEmbedder
+from heurist.index import vectors as vector_store
 from heurist.index.faiss_index import VectorIndex
 from heurist.index.sync import IndexSync
 from heurist.limits import PRIORITY_INTERACTIVE
-from heurist.store import vectors as vector_store
 from heurist.store.categories import CategoryStore
 from heurist.store.entries import EntryStore, new_row
 

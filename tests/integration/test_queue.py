@@ -14,13 +14,13 @@ from sqlalchemy import func, select, update
 
 from heurist.db.engine import Database
 from heurist.db.schema import entries, vectors
+from heurist.index import vectors as vector_store
 from heurist.limits import PRIORITY_IMPORT
 from heurist.queue import sql
 from heurist.queue.control import QueueControl
 from heurist.queue.pool import WorkerPool
 from heurist.queue.wakeup import Wakeup
 from heurist.queue.worker import PoolSignals, Worker, WorkerConfig
-from heurist.store import vectors as vector_store
 from heurist.store.categories import CategoryStore
 from heurist.store.entries import EntryStore
 from tests.support.embedders import ScriptedEmbedder

@@ -7,7 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from heurist.index.faiss_index import Hit, IndexItem, VectorIndex
+from heurist.index.faiss_index import Hit, VectorIndex
+from heurist.index.vectors import VectorRow
 
 DIM = 16
 
@@ -34,14 +35,15 @@ def item(
     kind: str = "experience",
     category: str = "general",
     section: str | None = "useful",
-) -> IndexItem:
-    return IndexItem(
+) -> VectorRow:
+    return VectorRow(
         vector_id=vector_id,
         entry_id=entry_id or f"e{vector_id}",
         chunk_index=chunk_index,
         kind=kind,
         category=category,
         section=section,
+        model="test-model",
         vector=vector,
     )
 

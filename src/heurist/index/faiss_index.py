@@ -30,7 +30,9 @@ from typing import Any
 import faiss
 import numpy as np
 
-__all__ = ["Hit", "IndexItem", "VectorIndex"]
+from heurist.index.vectors import VectorRow
+
+__all__ = ["Hit", "VectorIndex", "VectorRow"]
 
 # Search asks for `limit * _OVERFETCH` vectors first (at least _MIN_K), because
 # several hits may be chunks of one entry; it doubles k when that is not enough.
@@ -45,19 +47,6 @@ _FILTER_CACHE_SIZE = 64
 # Metadata column numbers in _Metadata._cols.
 _ID, _KIND, _CATEGORY, _SECTION, _CHUNK = range(5)
 _FIELDS = (_KIND, _CATEGORY, _SECTION)
-
-
-@dataclass(frozen=True, slots=True)
-class IndexItem:
-    """One vector row as the index needs it. `vector` is float32 (dim,), L2-normalized."""
-
-    vector_id: int
-    entry_id: str
-    chunk_index: int
-    kind: str
-    category: str
-    section: str | None
-    vector: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +103,7 @@ class _Metadata:
         slot = self._slot[vector_id]
         return self._entries[slot], int(self._cols[slot, _CHUNK])
 
-    def put_many(self, items: Collection[IndexItem]) -> None:
+    def put_many(self, items: Collection[VectorRow]) -> None:
         """Insert or overwrite the metadata of vectors (ids unique), one numpy write for all."""
         for item in items:
             self.drop(item.vector_id)
@@ -245,7 +234,7 @@ class VectorIndex:
         with self._lock:
             return vector_id in self._meta
 
-    def upsert(self, items: Sequence[IndexItem]) -> None:
+    def upsert(self, items: Sequence[VectorRow]) -> None:
         """Insert or replace vectors by vector_id; within a batch, the last item of an id wins.
 
         Vector ids must be non-negative (FAISS uses -1 for "no result").

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 
 from heurist.db.engine import Database
-from heurist.index.faiss_index import IndexItem, VectorIndex
-from heurist.store import vectors as vector_store
+from heurist.index import vectors as vector_store
+from heurist.index.faiss_index import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class IndexSync:
             with self.db.read() as conn, self.index.exclusive():
                 self.index.clear()
                 for page in vector_store.iter_all_vectors(conn, self.model):
-                    self.index.upsert([_item(r) for r in page])
+                    self.index.upsert(page)
                     loaded += len(page)
                     if progress:
                         progress(loaded)
@@ -109,7 +109,7 @@ class IndexSync:
         keep = {r.vector_id for r in current}
         self.index.remove([v for v in vector_ids if v not in keep])
         if current:
-            self.index.upsert([_item(r) for r in current])
+            self.index.upsert(current)
 
     def _advance(self) -> None:
         """Move the low-water mark over every contiguous applied number; age the gaps."""
@@ -163,18 +163,6 @@ class IndexSync:
         if pruned:
             log.info("pruned %d vector changes older than %.0f s", pruned, retention)
         return pruned
-
-
-def _item(row: vector_store.VectorRow) -> IndexItem:
-    return IndexItem(
-        vector_id=row.vector_id,
-        entry_id=row.entry_id,
-        chunk_index=row.chunk_index,
-        kind=row.kind,
-        category=row.category,
-        section=row.section,
-        vector=row.vector,
-    )
 
 
 class IndexSyncLoop:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from heurist.index import vectors as vector_store
 from heurist.queue import sql
-from heurist.store import vectors as vector_store
 
 if TYPE_CHECKING:
     from heurist.runtime import Runtime

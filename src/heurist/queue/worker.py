@@ -22,13 +22,13 @@ import numpy as np
 
 from heurist.db.engine import Database
 from heurist.embedding.base import Embedder
+from heurist.embedding.embedded_text import chunks_for
 from heurist.embedding.errors import PermanentEmbeddingError, ProviderUnavailable
+from heurist.index import vectors as vector_store
 from heurist.queue import sql
 from heurist.queue.backoff import retry_delay
 from heurist.queue.heartbeat import Heartbeat
 from heurist.queue.wakeup import Wakeup
-from heurist.store import vectors as vector_store
-from heurist.store.embedded_text import chunks_for
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from heurist.db.engine import Database
 from heurist.db.schema import entries
 from heurist.domain.vocabulary import Fusion, Kind, SearchMode
 from heurist.embedding.base import Embedder
+from heurist.index import vectors as vector_store
 from heurist.index.faiss_index import VectorIndex
 from heurist.search.budget import TermCounts
 from heurist.search.fusion import Candidate, fuse
 from heurist.search.keyword import Filters, keyword_search, keyword_snippets
 from heurist.search.snippets import chunk_body, clip, lead
-from heurist.store import vectors as vector_store
 
 __all__ = ["CANDIDATES", "DEFAULT_FUSION", "Candidate", "QueryCache", "SearchService"]
 

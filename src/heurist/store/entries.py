@@ -21,11 +21,11 @@ from heurist.db.schema import entries
 from heurist.domain.kinds import SPECS
 from heurist.domain.rules import check_rules
 from heurist.domain.vocabulary import Kind
+from heurist.embedding.embedded_text import content_hash
 from heurist.errors import InvalidInput, NotFound
+from heurist.index import vectors as vector_store
 from heurist.limits import PRIORITY_INTERACTIVE
-from heurist.store import vectors as vector_store
 from heurist.store.categories import exists as category_exists
-from heurist.store.embedded_text import content_hash
 from heurist.store.ids import new_id
 
 # Columns reset when an entry goes back to the queue with a new revision.

@@ -20,8 +20,8 @@ from heurist.clock import now
 from heurist.db.engine import Database
 from heurist.db.schema import categories, entries
 from heurist.domain.vocabulary import ImportMode
+from heurist.index import vectors as vector_store
 from heurist.limits import PRIORITY_IMPORT
-from heurist.store import vectors as vector_store
 from heurist.store.entries import REQUEUE_COLUMNS, new_row
 from heurist.transfer.plan import ImportPlan, Progress, check_against_store
 from heurist.transfer.records import CategoryRecord, EntryRecord

@@ -1,7 +1,8 @@
 """What gets embedded for an entry, and the hash that says whether it changed.
 
 An update re-embeds only when this hash changes (DESIGN §3.1): editing the author
-or the source of an experience does not touch the queue.
+or the source of an experience does not touch the queue. The fields are the kind's
+``embedded`` ones (``heurist.domain.kinds``); how a manual is cut is ``chunking``.
 """
 
 from __future__ import annotations

@@ -26,6 +26,9 @@ OP_DELETE = "delete"
 
 @dataclass(frozen=True, slots=True)
 class VectorRow:
+    """One vector row with the entry fields the index filters on; ``vector`` is float32
+    (dim,), L2-normalized. What the sync reads from the database and the FAISS index holds."""
+
     vector_id: int
     entry_id: str
     chunk_index: int
@@ -122,11 +125,6 @@ def changes_after(conn: Connection, seq: int, limit: int = 10_000) -> list[Chang
         .order_by(vector_changes.c.seq)
         .limit(limit)
     ).all()
-    return [Change(int(r.seq), int(r.vector_id), r.entry_id, r.op) for r in rows]
-
-
-def changes_in(conn: Connection, seqs: Sequence[int]) -> list[Change]:
-    rows = conn.execute(select(vector_changes).where(vector_changes.c.seq.in_(seqs))).all()
     return [Change(int(r.seq), int(r.vector_id), r.entry_id, r.op) for r in rows]
 
 
