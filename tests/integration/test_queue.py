@@ -172,6 +172,22 @@ def test_poison_entry_fails_alone_with_its_error(db: Database, store: EntryStore
     assert state[bad].attempts == 1  # cannot heal: failed at once
 
 
+def test_back_to_the_queue_with_fresh_attempts_clears_the_last_error(
+    db: Database, store: EntryStore
+) -> None:
+    """retry_failed and an edit of the embedded text both requeue with fresh attempts: the
+    old error goes with the old attempts (retry_failed used to keep it)."""
+    retried, edited = add(store, 2, text="POISON")
+    drain(make_worker(db, ScriptedEmbedder()))
+    assert {rows(db)[i].embedding_status for i in (retried, edited)} == {"failed"}
+    with db.write() as conn:
+        assert sql.retry_failed(conn, ids=[retried]) == 1
+    store.update(edited, "experience", {"playbook": "healed text"})
+    for entry_id in (retried, edited):
+        row = rows(db)[entry_id]
+        assert (row.embedding_status, row.attempts, row.last_error) == ("pending", 0, None)
+
+
 def test_transient_errors_back_off_then_fail_after_max_attempts(
     db: Database, store: EntryStore
 ) -> None:

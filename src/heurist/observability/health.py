@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from heurist.domain.vocabulary import EmbeddingStatus
 from heurist.index import vectors as vector_store
 from heurist.queue import sql
 
 if TYPE_CHECKING:
     from heurist.runtime import Runtime
 
-LIVE_STATUSES = (sql.PENDING, sql.PROCESSING, sql.FAILED)
+LIVE_STATUSES = (EmbeddingStatus.PENDING, EmbeddingStatus.PROCESSING, EmbeddingStatus.FAILED)
 
 
 def health_report(rt: Runtime) -> tuple[int, dict[str, Any]]:
@@ -37,7 +38,7 @@ def health_report(rt: Runtime) -> tuple[int, dict[str, Any]]:
         }
     reasons: list[str] = []
     now = rt.queue.clock()
-    paused = bool(flag.get("operator_paused")) or (flag.get("import_paused_until") or 0) > now
+    paused = flag.paused(now)
     body: dict[str, Any] = {
         "status": "ok",
         "database": {"ok": True, "dialect": rt.db.dialect},

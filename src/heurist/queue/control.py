@@ -36,14 +36,15 @@ class QueueControl:
     def pause_state(self) -> dict[str, Any]:
         with self.db.read() as conn:
             flag = sql.read_pause(conn)
-        until = flag.get("import_paused_until") or 0.0
-        import_paused = until > self.clock()
+        now = self.clock()
+        import_paused = flag.import_paused(now)
+        expires_in = (flag.import_paused_until or 0.0) - now
         return {
-            "paused": bool(flag.get("operator_paused")) or import_paused,
-            "operator_paused": bool(flag.get("operator_paused")),
+            "paused": flag.paused(now),
+            "operator_paused": flag.operator_paused,
             "import_paused": import_paused,
-            "import_paused_by": flag.get("import_paused_by") if import_paused else None,
-            "import_pause_expires_in": round(until - self.clock(), 3) if import_paused else None,
+            "import_paused_by": flag.import_paused_by if import_paused else None,
+            "import_pause_expires_in": round(expires_in, 3) if import_paused else None,
         }
 
     def is_paused(self) -> bool:
@@ -108,15 +109,15 @@ class QueueControl:
         now = self.clock()
         with self.db.write() as conn:
             flag = sql.read_pause(conn)
-            held_by = flag.get("import_paused_by")
-            if (flag.get("import_paused_until") or 0) > now and held_by not in (None, holder):
+            held_by = flag.import_paused_by
+            if flag.import_paused(now) and held_by not in (None, holder):
                 raise Conflict(f"another import holds the queue: {held_by}")
             sql.set_import_pause(conn, holder=holder, until=now + lease_seconds, now=now)
         return self.pause_state()
 
     def release_import_pause(self, holder: str) -> dict[str, Any]:
         with self.db.write() as conn:
-            if sql.read_pause(conn).get("import_paused_by") == holder:
+            if sql.read_pause(conn).import_paused_by == holder:
                 sql.set_import_pause(conn, holder=None, until=None, now=self.clock())
         self.wakeup.notify()
         return self.pause_state()

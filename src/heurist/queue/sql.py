@@ -1,9 +1,44 @@
-"""Every statement the embedding queue runs, by name (DESIGN §3).
+"""Every statement the embedding queue runs, by name: the queue's state machine (DESIGN §3).
 
-The status column of ``entries`` is the queue. Each function here is one statement
-(or, for ``complete``, one guarded update followed by the vector upsert in the same
-transaction) and says why it is safe when many workers in many processes run it at
-once. Times are epoch seconds passed in by the caller, so tests can move the clock.
+The status column of ``entries`` is the queue; there is no broker::
+
+    pending ──claim──► processing ──mark_embedded──────► embedded
+       ▲                 │   │  ▲
+       │                 │   │  └─ claim: another holder takes over an expired lease
+       └─────────────────┘   └────mark_failed_attempt──► failed   (attempts used up, or
+     release, release_instance,                                   an error that cannot heal)
+     requeue_stale, mark_failed_attempt
+     (attempts left: after a backoff)
+
+    requeued (a write or an import, from any state), retry_failed (from failed) and
+    requeue_model_change (from embedded) go back to pending with fresh attempts.
+
+Transitions, one function each:
+
+- ``requeued`` (values, not a statement): the write path (``store/entries.py``) and the import
+  (``transfer/importer.py``) put an entry with new text back as ``pending`` at a new revision
+  with fresh attempts, from any state. A worker holding the old revision can no longer
+  complete it: completion matches the revision.
+- ``claim``: pending (due) or processing with an expired lease -> processing, for one holder.
+- ``heartbeat``: extends the lease of what a holder still holds.
+- ``mark_embedded``: processing -> embedded, guarded by revision and holder.
+- ``mark_failed_attempt``: processing -> pending after a backoff, or failed.
+- ``release`` (one holder's rows: an outage, with the attempt refunded), ``release_instance``
+  (a crashed or stopping process's rows), ``requeue_stale`` (expired leases, on demand):
+  processing -> pending.
+- ``retry_failed``: failed -> pending; ``requeue_model_change``: embedded by another model ->
+  pending, at low priority. Both with fresh attempts, like ``requeued``.
+
+Every way back to ``pending`` with fresh attempts uses ``REQUEUED`` (attempts 0, no error,
+due at once, no holder); every way out of ``processing`` drops the claim (``_DROP_CLAIM``).
+
+The pause is the ``queue_control`` row: ``_PAUSED`` is the rule inside the claim, and
+``PauseFlag.paused`` the same rule in Python for everyone else (workers, queue control,
+health). Then the reads (status counts, drain, health, the failed list) and the worker
+registry's rows.
+
+Each function is one statement and says why it is safe when many workers in many processes
+run it at once. Times are epoch seconds passed in by the caller, so tests can move the clock.
 """
 
 from __future__ import annotations
@@ -14,8 +49,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 
-PENDING, PROCESSING, EMBEDDED, FAILED = "pending", "processing", "embedded", "failed"
-STATUSES = (PENDING, PROCESSING, EMBEDDED, FAILED)
+from heurist.domain.vocabulary import EmbeddingStatus, Kind
+
 ERROR_TEXT_MAX = 2_000
 
 
@@ -43,8 +78,53 @@ class Claimed:
         }
 
 
+# Queued afresh: what every way back to `pending` with fresh attempts sets.
+REQUEUED: dict[str, Any] = {
+    "embedding_status": EmbeddingStatus.PENDING.value,
+    "attempts": 0,
+    "last_error": None,
+    "next_attempt_at": 0.0,
+    "claimed_by": None,
+    "claimed_at": None,
+    "lease_expires_at": None,
+}
+_REQUEUE = ", ".join(f"{column} = :{column}" for column in REQUEUED)
+# The holder columns a claim sets; every way out of `processing` clears them.
+_DROP_CLAIM = "claimed_by = NULL, claimed_at = NULL, lease_expires_at = NULL"
+_RELEASE = f"embedding_status = 'pending', {_DROP_CLAIM}"
+
+
+def requeued(*, revision: int, content_hash: str, now: float, priority: int) -> dict[str, Any]:
+    """Column values of an entry queued with new text (a create, an edit of its embedded
+    text, an import): ``pending`` at ``revision``, fresh attempts, no holder."""
+    return REQUEUED | {
+        "revision": revision,
+        "content_hash": content_hash,
+        "queued_at": now,
+        "priority": priority,
+    }
+
+
 _PAUSED = """EXISTS (SELECT 1 FROM queue_control qc WHERE qc.id = 1
     AND (qc.operator_paused OR coalesce(qc.import_paused_until, 0) > :now))"""
+
+
+@dataclass(frozen=True, slots=True)
+class PauseFlag:
+    """The ``queue_control`` row: the operator's pause (held until resumed) and an
+    importer's pause (a lease that lapses by itself)."""
+
+    operator_paused: bool = False
+    import_paused_until: float | None = None
+    import_paused_by: str | None = None
+
+    def import_paused(self, now: float) -> bool:
+        return (self.import_paused_until or 0.0) > now
+
+    def paused(self, now: float) -> bool:
+        """The rule of ``_PAUSED`` (which the claim applies), in Python."""
+        return self.operator_paused or self.import_paused(now)
+
 
 _CLAIMABLE = """((embedding_status = 'pending' AND next_attempt_at <= :now)
     OR (embedding_status = 'processing' AND lease_expires_at < :now))"""
@@ -117,6 +197,11 @@ def heartbeat(
     return int(result.rowcount)
 
 
+# The claim this holder made is still current: the revision it claimed, still its own.
+_STILL_OURS = """id = :id AND revision = :revision AND claimed_by = :worker
+    AND embedding_status = 'processing'"""
+
+
 def mark_embedded(
     conn: Connection, *, entry_id: str, revision: int, worker: str, model: str, now: float
 ) -> bool:
@@ -128,11 +213,9 @@ def mark_embedded(
     """
     result = conn.execute(
         text(
-            """UPDATE entries SET embedding_status = 'embedded', embedded_revision = :revision,
-            embedded_model = :model, embedded_at = :now, last_error = NULL,
-            claimed_by = NULL, claimed_at = NULL, lease_expires_at = NULL
-            WHERE id = :id AND revision = :revision AND claimed_by = :worker
-              AND embedding_status = 'processing'"""
+            f"""UPDATE entries SET embedding_status = 'embedded', embedded_revision = :revision,
+            embedded_model = :model, embedded_at = :now, last_error = NULL, {_DROP_CLAIM}
+            WHERE {_STILL_OURS}"""
         ),
         {"id": entry_id, "revision": revision, "worker": worker, "model": model, "now": now},
     )
@@ -157,13 +240,11 @@ def mark_failed_attempt(
     """
     row = conn.execute(
         text(
-            """UPDATE entries SET
+            f"""UPDATE entries SET
                 embedding_status = CASE WHEN :permanent OR attempts >= :max_attempts
                                         THEN 'failed' ELSE 'pending' END,
-                last_error = :error, next_attempt_at = :next_attempt_at,
-                claimed_by = NULL, claimed_at = NULL, lease_expires_at = NULL
-            WHERE id = :id AND revision = :revision AND claimed_by = :worker
-              AND embedding_status = 'processing'
+                last_error = :error, next_attempt_at = :next_attempt_at, {_DROP_CLAIM}
+            WHERE {_STILL_OURS}
             RETURNING embedding_status"""
         ),
         {
@@ -190,10 +271,9 @@ def release(
     if not ids:
         return 0
     stmt = text(
-        """UPDATE entries SET embedding_status = 'pending', claimed_by = NULL,
-            claimed_at = NULL, lease_expires_at = NULL, next_attempt_at = :not_before,
+        f"""UPDATE entries SET {_RELEASE}, next_attempt_at = :not_before,
             attempts = CASE WHEN :refund AND attempts > 0 THEN attempts - 1 ELSE attempts END
-        WHERE claimed_by = :worker AND embedding_status = 'processing' AND id IN :ids"""
+        WHERE {_HELD}"""
     ).bindparams(bindparam("ids", expanding=True))
     result = conn.execute(
         stmt, {"worker": worker, "ids": list(ids), "not_before": not_before, "refund": refund}
@@ -211,8 +291,7 @@ def release_instance(
     by a crash, and nobody will ever heartbeat it again. At shutdown the current boot
     releases what it still holds.
     """
-    sql = """UPDATE entries SET embedding_status = 'pending', claimed_by = NULL,
-            claimed_at = NULL, lease_expires_at = NULL
+    sql = f"""UPDATE entries SET {_RELEASE}
         WHERE embedding_status = 'processing' AND claimed_by LIKE :prefix"""
     params = {"prefix": instance_prefix + "%"}
     if keep_prefix is not None:
@@ -225,8 +304,7 @@ def requeue_stale(conn: Connection, *, now: float) -> int:
     """Rows in ``processing`` whose lease has expired go back to ``pending``."""
     result = conn.execute(
         text(
-            """UPDATE entries SET embedding_status = 'pending', claimed_by = NULL,
-                claimed_at = NULL, lease_expires_at = NULL
+            f"""UPDATE entries SET {_RELEASE}
             WHERE embedding_status = 'processing' AND lease_expires_at < :now"""
         ),
         {"now": now},
@@ -237,10 +315,10 @@ def requeue_stale(conn: Connection, *, now: float) -> int:
 def retry_failed(
     conn: Connection, *, kind: str | None = None, ids: Sequence[str] | None = None
 ) -> int:
-    """Failed rows back to ``pending`` with fresh attempts."""
-    sql = """UPDATE entries SET embedding_status = 'pending', attempts = 0,
-        next_attempt_at = 0 WHERE embedding_status = 'failed'"""
-    params: dict[str, Any] = {}
+    """Failed rows back to ``pending`` with fresh attempts (and their old error cleared, as
+    an edit clears it: the next failure writes its own)."""
+    sql = f"UPDATE entries SET {_REQUEUE} WHERE embedding_status = 'failed'"
+    params: dict[str, Any] = dict(REQUEUED)
     if kind is not None:
         sql += " AND kind = :kind"
         params["kind"] = kind
@@ -255,23 +333,22 @@ def requeue_model_change(conn: Connection, *, model: str, priority: int, now: fl
     """Entries embedded by another model go back to the queue, behind interactive work."""
     result = conn.execute(
         text(
-            """UPDATE entries SET embedding_status = 'pending', priority = :priority,
-                attempts = 0, next_attempt_at = 0, queued_at = :now
+            f"""UPDATE entries SET {_REQUEUE}, priority = :priority, queued_at = :now
             WHERE embedding_status = 'embedded' AND embedded_model <> :model"""
         ),
-        {"model": model, "priority": priority, "now": now},
+        {**REQUEUED, "model": model, "priority": priority, "now": now},
     )
     return int(result.rowcount)
 
 
 def status_counts(conn: Connection) -> dict[str, dict[str, int]]:
     """Rows per status and kind."""
-    out = {status: {"experience": 0, "manual": 0} for status in STATUSES}
+    out: dict[str, dict[str, int]] = {status: dict.fromkeys(Kind, 0) for status in EmbeddingStatus}
     rows = conn.execute(
         text("SELECT embedding_status, kind, count(*) FROM entries GROUP BY embedding_status, kind")
     )
     for status, kind, n in rows:
-        out.setdefault(status, {"experience": 0, "manual": 0})[kind] = int(n)
+        out.setdefault(status, dict.fromkeys(Kind, 0))[kind] = int(n)
     return out
 
 
@@ -320,9 +397,16 @@ def failed_entries(conn: Connection, *, limit: int) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
-def read_pause(conn: Connection) -> dict[str, Any]:
-    row = conn.execute(text("SELECT * FROM queue_control WHERE id = 1")).first()
-    return dict(row._mapping) if row is not None else {}
+def read_pause(conn: Connection) -> PauseFlag:
+    row = conn.execute(
+        text(
+            """SELECT operator_paused, import_paused_until, import_paused_by
+            FROM queue_control WHERE id = 1"""
+        )
+    ).first()
+    if row is None:
+        return PauseFlag()
+    return PauseFlag(bool(row.operator_paused), row.import_paused_until, row.import_paused_by)
 
 
 def set_operator_pause(conn: Connection, *, paused: bool, now: float) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from heurist.db.engine import Database
+from heurist.domain.vocabulary import EmbeddingStatus
 from heurist.embedding.base import Embedder
 from heurist.embedding.embedded_text import chunks_for
 from heurist.embedding.errors import PermanentEmbeddingError, ProviderUnavailable
@@ -323,9 +324,9 @@ class Worker:
                 max_attempts=self.config.max_attempts,
                 permanent=permanent,
             )
-        if status == sql.FAILED:
+        if status == EmbeddingStatus.FAILED:
             self.stats.failed += 1
-        elif status == sql.PENDING:
+        elif status == EmbeddingStatus.PENDING:
             self._retried += 1
         log.warning(
             "worker %s: entry %s attempt %d failed (%s): %s",
@@ -349,7 +350,4 @@ class Worker:
 
     def _paused(self) -> bool:
         with self.db.read() as conn:
-            flag = sql.read_pause(conn)
-        return bool(flag.get("operator_paused")) or (
-            (flag.get("import_paused_until") or 0) > self.clock()
-        )
+            return sql.read_pause(conn).paused(self.clock())

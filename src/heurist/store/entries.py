@@ -25,19 +25,9 @@ from heurist.embedding.embedded_text import content_hash
 from heurist.errors import InvalidInput, NotFound
 from heurist.index import vectors as vector_store
 from heurist.limits import PRIORITY_INTERACTIVE
+from heurist.queue import sql
 from heurist.store.categories import exists as category_exists
 from heurist.store.ids import new_id
-
-# Columns reset when an entry goes back to the queue with a new revision.
-REQUEUE_COLUMNS = {
-    "embedding_status": "pending",
-    "attempts": 0,
-    "last_error": None,
-    "claimed_by": None,
-    "claimed_at": None,
-    "lease_expires_at": None,
-    "next_attempt_at": 0.0,
-}
 
 
 class EntryStore:
@@ -146,12 +136,12 @@ def new_row(
 
 
 def _requeue_values(kind: str, fields: Mapping[str, Any], revision: int) -> dict[str, Any]:
-    return REQUEUE_COLUMNS | {
-        "revision": revision,
-        "content_hash": content_hash(kind, fields),
-        "queued_at": now(),
-        "priority": PRIORITY_INTERACTIVE,
-    }
+    return sql.requeued(
+        revision=revision,
+        content_hash=content_hash(kind, fields),
+        now=now(),
+        priority=PRIORITY_INTERACTIVE,
+    )
 
 
 def _fields(kind: str, data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:

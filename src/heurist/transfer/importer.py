@@ -19,16 +19,16 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from heurist.clock import now
 from heurist.db.engine import Database
 from heurist.db.schema import categories, entries
+from heurist.domain.kinds import KIND_SPECIFIC_FIELDS
 from heurist.domain.vocabulary import ImportMode
 from heurist.index import vectors as vector_store
 from heurist.limits import PRIORITY_IMPORT
-from heurist.store.entries import REQUEUE_COLUMNS, new_row
+from heurist.queue import sql
+from heurist.store.entries import new_row
 from heurist.transfer.plan import ImportPlan, Progress, check_against_store
 from heurist.transfer.records import CategoryRecord, EntryRecord
 
 BATCH = 1_000
-# Every kind-specific column, so that one executemany covers both kinds.
-TEXT_COLUMNS = ("section", "playbook", "context", "content", "summary")
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def _entry_rows(
     new, old = [], []
     for record in records:
         row = new_row(record.kind, record.fields, priority=PRIORITY_IMPORT, entry_id=record.id)
-        for column in TEXT_COLUMNS:
+        for column in KIND_SPECIFIC_FIELDS:  # one executemany covers both kinds
             row.setdefault(column, None)
         if record.updated_at is not None:
             row["updated_at"] = record.updated_at
@@ -176,14 +176,14 @@ def _update_statement() -> Any:
         "title",
         "author",
         "source",
-        *TEXT_COLUMNS,
+        *KIND_SPECIFIC_FIELDS,
         "created_at",
         "updated_at",
         "revision",
         "content_hash",
         "queued_at",
         "priority",
-        *REQUEUE_COLUMNS,
+        *sql.REQUEUED,
     )
     return (
         update(entries)
