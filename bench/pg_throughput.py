@@ -31,7 +31,7 @@ from heurist.db.migrate import upgrade
 from heurist.db.schema import entries
 from heurist.limits import PRIORITY_INTERACTIVE
 from heurist.queue.control import QueueControl
-from heurist.queue.wakeup import Wakeup
+from heurist.signals import Signal
 from heurist.store.categories import CategoryStore
 from heurist.store.entries import new_row
 from queue_throughput import texts
@@ -96,7 +96,7 @@ def run(db_url: str, processes: int, corpus: list[str]) -> float:
     db = Database(db_url)
     upgrade(db)
     CategoryStore(db).create("b", "Bench")
-    control = QueueControl(db, Wakeup())
+    control = QueueControl(db, Signal())
     warmup = WARMUP_PER_PROCESS * processes
     insert_texts(db, corpus[:warmup], "warm")
     with tempfile.TemporaryDirectory() as tmp:

@@ -23,10 +23,10 @@ from heurist.index.sync import IndexSync, IndexSyncLoop
 from heurist.queue.control import QueueControl
 from heurist.queue.pg_notify import PgNotify
 from heurist.queue.pool import WorkerPool
-from heurist.queue.wakeup import Wakeup
 from heurist.queue.worker import WorkerConfig
 from heurist.search.service import SearchService
 from heurist.settings import Settings
+from heurist.signals import Signal
 from heurist.store.categories import CategoryStore
 from heurist.store.entries import EntryStore
 
@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 class Runtime:
     settings: Settings
     db: Database
-    wakeup: Wakeup
+    # News inside this process: new work for the workers, new vectors for the index sync.
+    work: Signal
+    vectors: Signal
     embedder: Embedder
     query_embedder: Embedder
     categories: CategoryStore
@@ -64,11 +66,8 @@ class Runtime:
         workers: int | None = None,
     ) -> Runtime:
         db = Database(settings.resolved_database_url)
-        wakeup = Wakeup()
-        notify = None if db.is_sqlite else PgNotify(db)
-        if notify is not None:
-            wakeup.subscribe(notify.publish_queue)
-            notify.on_queue.append(wakeup.wake_local)
+        work, vectors = Signal(), Signal()
+        notify = None if db.is_sqlite else PgNotify(db, work=work, vectors=vectors)
         size = settings.num_embedding_workers if workers is None else workers
         embedder = embedder or build_embedder(worker_embedding_settings(settings, size))
         # A local model gets a second instance for queries, so a search never waits behind a
@@ -87,7 +86,8 @@ class Runtime:
                 size=size,
                 config=worker_config(settings),
                 instance_id=settings.instance_id or default_instance(role, settings),
-                wakeup=wakeup,
+                work=work,
+                vectors=vectors,
             )
             if size > 0
             else None
@@ -95,15 +95,18 @@ class Runtime:
         return cls(
             settings=settings,
             db=db,
-            wakeup=wakeup,
+            work=work,
+            vectors=vectors,
             embedder=embedder,
             query_embedder=query_embedder,
             categories=CategoryStore(db),
-            entries=EntryStore(db, on_write=wakeup.notify),
-            queue=QueueControl(db, wakeup),
+            entries=EntryStore(db, work=work),
+            queue=QueueControl(db, work),
             index=index,
             index_sync=index_sync,
-            sync_loop=IndexSyncLoop(index_sync, interval=settings.index_sync_interval),
+            sync_loop=IndexSyncLoop(
+                index_sync, interval=settings.index_sync_interval, vectors=vectors
+            ),
             pool=pool,
             search=SearchService(db, query_embedder, index, cache_size=settings.query_cache_size),
             notify=notify,
@@ -113,7 +116,6 @@ class Runtime:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(self.db)
         if self.pool is not None:
-            self.pool.signals.on_embedded.append(self.sync_loop.poke)
             self.pool.recover(retry_failed=self.settings.queue_retry_failed_on_startup)
             self.pool.start()
         if serve_search:
@@ -121,18 +123,9 @@ class Runtime:
             self.sync_loop.start()
             threading.Thread(target=self._warm_model, name="model-warmup", daemon=True).start()
         if self.notify is not None:
-            self._start_notify(serve_search)
+            self.notify.start()
         # Only a process that serves search runs the sync loop (`heurist worker` does not).
         self._started = serve_search
-
-    def _start_notify(self, serve_search: bool) -> None:
-        """Completions tell every instance's index sync; their notices poke ours."""
-        assert self.notify is not None
-        if self.pool is not None:
-            self.pool.signals.on_embedded.append(self.notify.publish_vectors)
-        if serve_search:
-            self.notify.on_vectors.append(self.sync_loop.poke)
-        self.notify.start()
 
     def _warm_model(self) -> None:
         """Load the query model off the request path; searches use keyword until it is in."""

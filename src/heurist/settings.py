@@ -85,10 +85,6 @@ class Settings(BaseSettings):
         return self.model_cache_dir or self.data_dir / "models"
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.resolved_database_url.startswith("sqlite")
-
-    @property
     def resolved_heartbeat_interval(self) -> float:
         return self.heartbeat_interval or max(self.lease_seconds / 3.0, 0.05)
 

@@ -19,7 +19,7 @@ import pytest
 
 from heurist.db.engine import Database
 from heurist.queue.control import QueueControl
-from heurist.queue.wakeup import Wakeup
+from heurist.signals import Signal
 from tests.conftest import make_settings
 from tests.support.server import LiveServer, free_port
 from tests.support.worker_process import (
@@ -105,7 +105,7 @@ def test_sigkilled_worker_rows_are_reclaimed_after_the_lease(
     ]
     for proc in survivors:
         proc.wait_ready()
-    control = QueueControl(pg_db, Wakeup())
+    control = QueueControl(pg_db, Signal())
     control.pause()
     ids = bulk_experiences(pg_db, 3000)
     held = (

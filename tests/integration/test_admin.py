@@ -46,14 +46,14 @@ def rt(settings_factory: Callable[..., Settings]) -> Iterator[Runtime]:
 def test_drain_counts_rows_in_flight(rt: Runtime, settings_factory) -> None:
     entry = add(rt)
     with rt.db.write() as conn:
-        claimed = sql.claim(conn, worker="elsewhere/b/w0", limit=5, now=time.time(),
+        claimed = sql.claim(conn, holder="elsewhere/b/w0", limit=5, now=time.time(),
                             lease_seconds=600)  # fmt: skip
     assert [c.id for c in claimed] == [entry]
     assert rt.queue.counts()["pending"]["total"] == 0
     # Nothing is pending, but a row is in flight: the drain must not answer drained.
     assert rt.queue.drain(timeout=0.3) == {"status": "timeout", "remaining": 1}
     with rt.db.write() as conn:
-        sql.release(conn, worker="elsewhere/b/w0", ids=[entry], not_before=0, refund=True)
+        sql.release(conn, holder="elsewhere/b/w0", ids=[entry], not_before=0, refund=True)
     with running(settings_factory(num_embedding_workers=1)) as worker_rt:
         assert worker_rt.queue.drain(timeout=30) == {"status": "drained", "remaining": 0}
     assert row(rt, entry)["embedding_status"] == "embedded"
@@ -118,9 +118,9 @@ def test_requeue_stale_moves_only_expired_leases(rt: Runtime) -> None:
     with rt.db.write() as conn:
         conn.execute(text("UPDATE entries SET priority = 5 WHERE id = :id"), {"id": waiting})
         conn.execute(text("UPDATE entries SET priority = 1 WHERE id = :id"), {"id": stale})
-        sql.claim(conn, worker="alive/b/w0", limit=1, now=now, lease_seconds=600)
+        sql.claim(conn, holder="alive/b/w0", limit=1, now=now, lease_seconds=600)
         # The worker that took `stale` stopped heartbeating 90 seconds ago.
-        sql.claim(conn, worker="dead/b/w0", limit=1, now=now - 100, lease_seconds=10)
+        sql.claim(conn, holder="dead/b/w0", limit=1, now=now - 100, lease_seconds=10)
     assert row(rt, stale)["claimed_by"] == "dead/b/w0"
     assert row(rt, live)["claimed_by"] == "alive/b/w0"
 

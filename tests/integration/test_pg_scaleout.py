@@ -1,6 +1,6 @@
 """Several instances on one PostgreSQL database: LISTEN/NOTIFY wake-ups (issue 8).
 
-Each Runtime here has its own Wakeup, PgNotify and connections, so two runtimes in
+Each Runtime here has its own signals, PgNotify and connections, so two runtimes in
 one test process talk to each other exactly as two processes do: only through the
 database. Poll intervals are set to 30 s so that anything fast is NOTIFY's doing.
 """
@@ -72,9 +72,9 @@ def test_a_write_reaches_other_processes_once_and_is_not_echoed(
     assert a.notify is not None and b.notify is not None
     with psycopg.connect(pg_url, autocommit=True) as spy:
         spy.execute(f"LISTEN {QUEUE_CHANNEL}")
-        before = b.wakeup.generation
+        before = b.work.generation
         add(a, "pin the compiler version")
-        wait_for(lambda: b.wakeup.generation > before, 5, "B was not woken by A's write")
+        wait_for(lambda: b.work.generation > before, 5, "B was not woken by A's write")
         # Watch a while: B must not publish what it received (it would echo for ever).
         seen = [n.payload for n in spy.notifies(timeout=1.5)]
     assert seen == [a.notify.origin]

@@ -19,8 +19,8 @@ from heurist.limits import PRIORITY_IMPORT
 from heurist.queue import sql
 from heurist.queue.control import QueueControl
 from heurist.queue.pool import WorkerPool
-from heurist.queue.wakeup import Wakeup
 from heurist.queue.worker import PoolSignals, Worker, WorkerConfig
+from heurist.signals import Signal
 from heurist.store.categories import CategoryStore
 from heurist.store.entries import EntryStore
 from tests.support.embedders import ScriptedEmbedder
@@ -58,9 +58,7 @@ def make_worker(
     db: Database, embedder: ScriptedEmbedder, name: str = "inst/boot/w0", **cfg: Any
 ) -> Worker:
     config = dataclasses.replace(CONFIG, **cfg)
-    return Worker(
-        db, embedder, worker_id=name, config=config, signals=PoolSignals(Wakeup(), time.time)
-    )
+    return Worker(db, embedder, holder=name, config=config, signals=PoolSignals())
 
 
 def rows(db: Database) -> dict[str, Any]:
@@ -87,7 +85,7 @@ def test_concurrent_claimers_take_each_row_exactly_once(db: Database, store: Ent
     def claimer(n: int) -> None:
         while True:
             with db.write() as conn:
-                got = sql.claim(conn, worker=f"w{n}", limit=7, now=time.time(), lease_seconds=60)
+                got = sql.claim(conn, holder=f"w{n}", limit=7, now=time.time(), lease_seconds=60)
             if not got:
                 return
             with lock:
@@ -237,16 +235,16 @@ def test_expired_lease_is_reclaimed(db: Database, store: EntryStore) -> None:
     (entry_id,) = add(store, 1)
     now = time.time()
     with db.write() as conn:
-        first = sql.claim(conn, worker="a/1/w0", limit=5, now=now, lease_seconds=1)
+        first = sql.claim(conn, holder="a/1/w0", limit=5, now=now, lease_seconds=1)
     with db.write() as conn:
-        assert sql.claim(conn, worker="b/1/w0", limit=5, now=now + 0.5, lease_seconds=1) == []
+        assert sql.claim(conn, holder="b/1/w0", limit=5, now=now + 0.5, lease_seconds=1) == []
     with db.write() as conn:
-        second = sql.claim(conn, worker="b/1/w0", limit=5, now=now + 2, lease_seconds=1)
+        second = sql.claim(conn, holder="b/1/w0", limit=5, now=now + 2, lease_seconds=1)
     assert [c.id for c in first] == [c.id for c in second] == [entry_id]
     assert second[0].attempts == 2
     with db.write() as conn:  # the first holder lost it: its completion must not land
         assert not sql.mark_embedded(
-            conn, entry_id=entry_id, revision=1, worker="a/1/w0", model="m", now=now
+            conn, entry_id=entry_id, revision=1, holder="a/1/w0", model="m", now=now
         )
 
 
@@ -263,7 +261,7 @@ def test_heartbeat_keeps_the_lease_of_a_long_batch(db: Database, store: EntrySto
         with db.write() as conn:
             stolen += [
                 c.id
-                for c in sql.claim(conn, worker="thief", limit=5, now=time.time(), lease_seconds=5)
+                for c in sql.claim(conn, holder="thief", limit=5, now=time.time(), lease_seconds=5)
             ]
         time.sleep(0.1)
     worker.heartbeat.stop()
@@ -274,9 +272,9 @@ def test_heartbeat_keeps_the_lease_of_a_long_batch(db: Database, store: EntrySto
 
 def test_pause_is_a_database_flag(db: Database, store: EntryStore) -> None:
     add(store, 3)
-    control = QueueControl(db, Wakeup())
+    control = QueueControl(db, Signal())
     control.pause()
-    other_process_view = QueueControl(Database(db.url), Wakeup())
+    other_process_view = QueueControl(Database(db.url), Signal())
     assert other_process_view.is_paused()
     worker = make_worker(db, ScriptedEmbedder())
     assert worker.run_once() is False
@@ -287,7 +285,7 @@ def test_pause_is_a_database_flag(db: Database, store: EntryStore) -> None:
 
 def test_import_pause_lapses_by_itself(db: Database, store: EntryStore) -> None:
     add(store, 1)
-    control = QueueControl(db, Wakeup())
+    control = QueueControl(db, Signal())
     control.acquire_import_pause("importer-1", lease_seconds=0.3)
     worker = make_worker(db, ScriptedEmbedder())
     assert worker.run_once() is False
@@ -300,9 +298,9 @@ def test_drain_counts_rows_in_flight_and_refuses_while_paused(
     db: Database, store: EntryStore
 ) -> None:
     add(store, 2)
-    control = QueueControl(db, Wakeup())
+    control = QueueControl(db, Signal())
     with db.write() as conn:
-        sql.claim(conn, worker="x/1/w0", limit=1, now=time.time(), lease_seconds=60)
+        sql.claim(conn, holder="x/1/w0", limit=1, now=time.time(), lease_seconds=60)
     assert control.drain(timeout=0.2) == {"status": "timeout", "remaining": 2}
     control.pause()
     started = time.monotonic()
@@ -316,7 +314,7 @@ def test_interactive_writes_go_before_imports(db: Database, store: EntryStore) -
     imported = add(store, 20, priority=PRIORITY_IMPORT)
     (interactive,) = add(store, 1, text="urgent")
     with db.write() as conn:
-        first = sql.claim(conn, worker="w", limit=1, now=time.time(), lease_seconds=60)
+        first = sql.claim(conn, holder="w", limit=1, now=time.time(), lease_seconds=60)
     assert [c.id for c in first] == [interactive]
     assert interactive not in imported
 
@@ -327,7 +325,7 @@ def test_start_up_releases_previous_life_and_requeues_other_models(
     orphan, embedded, other = add(store, 3)
     with db.write() as conn:
         sql.claim(
-            conn, worker="host:serve/oldboot/w0.0", limit=1, now=time.time(), lease_seconds=3600
+            conn, holder="host:serve/oldboot/w0.0", limit=1, now=time.time(), lease_seconds=3600
         )
         conn.execute(
             update(entries)
@@ -340,7 +338,7 @@ def test_start_up_releases_previous_life_and_requeues_other_models(
             .values(embedding_status="embedded", embedded_model="old-model")
         )
     pool = WorkerPool(
-        db, ScriptedEmbedder(), size=1, config=CONFIG, instance_id="host:serve", wakeup=Wakeup()
+        db, ScriptedEmbedder(), size=1, config=CONFIG, instance_id="host:serve", work=Signal()
     )
     result = pool.recover(retry_failed=False)
     state = rows(db)
@@ -351,15 +349,15 @@ def test_start_up_releases_previous_life_and_requeues_other_models(
 
 
 def test_write_wakes_an_idle_pool_at_once(db: Database, store: EntryStore) -> None:
-    wakeup = Wakeup()
-    store.on_write = wakeup.notify
+    work = Signal()
+    store.work = work
     pool = WorkerPool(
         db,
         ScriptedEmbedder(),
         size=2,
         config=dataclasses.replace(CONFIG, poll_interval=60),
         instance_id="wake",
-        wakeup=wakeup,
+        work=work,
     )
     pool.start()
     try:
@@ -376,7 +374,7 @@ def test_write_wakes_an_idle_pool_at_once(db: Database, store: EntryStore) -> No
 def test_clean_stop_leaves_nothing_processing(db: Database, store: EntryStore) -> None:
     add(store, 40)
     embedder = ScriptedEmbedder(delay=0.3)
-    pool = WorkerPool(db, embedder, size=2, config=CONFIG, instance_id="stop", wakeup=Wakeup())
+    pool = WorkerPool(db, embedder, size=2, config=CONFIG, instance_id="stop", work=Signal())
     pool.start()
     assert embedder.entered.wait(10)
     pool.stop(timeout=10)
@@ -397,7 +395,7 @@ def test_crashed_worker_is_restarted_and_its_rows_released(db: Database, store: 
         crashed = False
 
     embedder = CrashOnce()
-    pool = WorkerPool(db, embedder, size=1, config=CONFIG, instance_id="crash", wakeup=Wakeup())
+    pool = WorkerPool(db, embedder, size=1, config=CONFIG, instance_id="crash", work=Signal())
     original = Worker._complete
 
     def crash_once(self: Worker, jobs: Any, matrix: Any) -> None:
@@ -429,7 +427,7 @@ def test_delete_during_write_back_waits_instead_of_deadlocking(
     drain(worker)  # revision 1 embedded: a vector row exists
     store.update(entry_id, "experience", {"playbook": "new words"})
     with db.write() as conn:
-        (claimed,) = sql.claim(conn, worker="w/1/w0", limit=1, now=time.time(), lease_seconds=60)
+        (claimed,) = sql.claim(conn, holder="w/1/w0", limit=1, now=time.time(), lease_seconds=60)
     errors: list[BaseException] = []
     deleter = threading.Thread(target=lambda: _delete_quietly(store, entry_id, errors))
     with db.write() as conn:  # the write-back, held open while the delete starts
@@ -437,7 +435,7 @@ def test_delete_during_write_back_waits_instead_of_deadlocking(
             conn,
             entry_id=entry_id,
             revision=claimed.revision,
-            worker="w/1/w0",
+            holder="w/1/w0",
             model="m",
             now=time.time(),
         )

@@ -10,6 +10,7 @@ from heurist.db.migrate import current_revision, head_revision, upgrade
 from heurist.db.schema import entries, vector_changes, vectors
 from heurist.errors import Conflict, InvalidInput, NotFound
 from heurist.search.keyword import Filters, keyword_search
+from heurist.signals import Signal
 from heurist.store.categories import CategoryStore
 from heurist.store.entries import EntryStore
 
@@ -20,7 +21,9 @@ def stores(db: Database) -> tuple[CategoryStore, EntryStore, list[int]]:
     cats = CategoryStore(db)
     cats.create("py", "Python")
     cats.create("ops", "Operations")
-    return cats, EntryStore(db, on_write=lambda: wakes.append(1)), wakes
+    work = Signal()
+    work.subscribe(lambda: wakes.append(1))
+    return cats, EntryStore(db, work=work), wakes
 
 
 def add_vector(db: Database, entry_id: str) -> None:

@@ -22,7 +22,7 @@ def test_status_lists_the_workers_of_another_process(
     other = runtime_factory(num_embedding_workers=2, instance_id="other-host:worker")
     assert other.pool is not None
     seen = [w for w in workers(api) if not w["local"]]
-    assert sorted(w["id"] for w in seen) == sorted(s.worker_id for s in other.pool.stats)
+    assert sorted(w["id"] for w in seen) == sorted(s.holder for s in other.pool.stats)
     assert all(w["alive"] for w in seen)
     assert {w["pid"] for w in seen} and all(w["last_seen"] for w in seen)
 

@@ -13,7 +13,7 @@ from heurist.db.engine import Database
 from heurist.queue import sql
 
 
-def main(url: str, worker: str, start_at: float) -> None:
+def main(url: str, holder: str, start_at: float) -> None:
     db = Database(url)
     db.ping()
     time.sleep(max(0.0, start_at - time.time()))  # both processes start claiming together
@@ -21,7 +21,7 @@ def main(url: str, worker: str, start_at: float) -> None:
     empty = 0
     while empty < 3:
         with db.write() as conn:
-            got = sql.claim(conn, worker=worker, limit=5, now=time.time(), lease_seconds=600)
+            got = sql.claim(conn, holder=holder, limit=5, now=time.time(), lease_seconds=600)
         claimed += [c.id for c in got]
         time.sleep(0.005)  # a worker embeds between claims; SQLite's lock is not fair
         empty = 0 if got else empty + 1

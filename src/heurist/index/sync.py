@@ -19,6 +19,7 @@ from collections.abc import Callable
 from heurist.db.engine import Database
 from heurist.index import vectors as vector_store
 from heurist.index.faiss_index import VectorIndex
+from heurist.signals import Signal
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,6 @@ class IndexSync:
         self.applied_above: set[int] = set()
         self.gaps: dict[int, float] = {}
         self._lock = threading.Lock()
-        self.rebuilds = 0
-        self.last_sync: float | None = None
 
     @property
     def high_water(self) -> int:
@@ -74,7 +73,6 @@ class IndexSync:
             # Changes committed during the load are replayed: re-applying is harmless.
             self.low_water = max(0, start - REBUILD_REPLAY)
             self.applied_above, self.gaps = set(), {}
-            self.rebuilds += 1
         self.sync()
         log.info("index rebuilt from the database: %d vectors of %s", loaded, self.model)
         return loaded
@@ -89,7 +87,6 @@ class IndexSync:
                 applied += count
                 if not full or self.low_water == before:
                     break
-            self.last_sync = self.clock()
         return applied
 
     def _sync_page(self) -> tuple[int, bool]:
@@ -166,12 +163,13 @@ class IndexSync:
 
 
 class IndexSyncLoop:
-    """A thread that syncs on wake-up (a worker embedded something) or every interval."""
+    """A thread that syncs when new vectors are announced (by a worker of this process, or
+    of another one over PostgreSQL) and at least every interval."""
 
-    def __init__(self, sync: IndexSync, *, interval: float) -> None:
+    def __init__(self, sync: IndexSync, *, interval: float, vectors: Signal) -> None:
         self.sync = sync
         self.interval = interval
-        self._wake = threading.Event()
+        self.vectors = vectors
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="index-sync", daemon=True)
         self._last_check = time.monotonic()
@@ -179,18 +177,17 @@ class IndexSyncLoop:
     def start(self) -> None:
         self._thread.start()
 
-    def poke(self, *_args: object) -> None:
-        self._wake.set()
-
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
+        self.vectors.wake()
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        # Noted before each pass: vectors announced during a pass make the next wait return.
+        generation = self.vectors.generation
         while not self._stop.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()
+            self.vectors.wait(generation, self.interval)
+            generation = self.vectors.generation
             if self._stop.is_set():
                 return
             try:

@@ -13,17 +13,18 @@ from typing import Any
 from heurist.db.engine import Database
 from heurist.errors import Conflict, QueuePaused
 from heurist.queue import sql
-from heurist.queue.wakeup import Wakeup
+from heurist.signals import Signal
 
 DRAIN_POLL_SECONDS = 0.05
 
 
 class QueueControl:
     def __init__(
-        self, db: Database, wakeup: Wakeup, *, clock: Callable[[], float] = time.time
+        self, db: Database, work: Signal, *, clock: Callable[[], float] = time.time
     ) -> None:
+        """``work`` is announced whenever rows become claimable again (resume, retry)."""
         self.db = db
-        self.wakeup = wakeup
+        self.work = work
         self.clock = clock
 
     def counts(self) -> dict[str, dict[str, int]]:
@@ -58,7 +59,7 @@ class QueueControl:
     def resume(self) -> dict[str, Any]:
         with self.db.write() as conn:
             sql.set_operator_pause(conn, paused=False, now=self.clock())
-        self.wakeup.notify()
+        self.work.announce()
         return self.pause_state()
 
     def drain(self, timeout: float) -> dict[str, Any]:
@@ -85,14 +86,14 @@ class QueueControl:
         with self.db.write() as conn:
             moved = sql.retry_failed(conn, kind=kind, ids=ids)
         if moved:
-            self.wakeup.notify()
+            self.work.announce()
         return moved
 
     def requeue_stale(self) -> int:
         with self.db.write() as conn:
             moved = sql.requeue_stale(conn, now=self.clock())
         if moved:
-            self.wakeup.notify()
+            self.work.announce()
         return moved
 
     def failed(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -119,5 +120,5 @@ class QueueControl:
         with self.db.write() as conn:
             if sql.read_pause(conn).import_paused_by == holder:
                 sql.set_import_pause(conn, holder=None, until=None, now=self.clock())
-        self.wakeup.notify()
+        self.work.announce()
         return self.pause_state()

@@ -24,22 +24,20 @@ class Heartbeat:
         self,
         db: Database,
         *,
-        worker_id: str,
+        holder: str,
         lease_seconds: float,
         interval: float,
         clock: Callable[[], float],
     ) -> None:
         self.db = db
-        self.worker_id = worker_id
+        self.holder = holder
         self.lease_seconds = lease_seconds
         self.interval = interval
         self.clock = clock
         self._held: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"heartbeat-{worker_id}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{holder}", daemon=True)
         self.beats = 0
 
     def start(self) -> None:
@@ -69,7 +67,7 @@ class Heartbeat:
             with self.db.write() as conn:
                 sql.heartbeat(
                     conn,
-                    worker=self.worker_id,
+                    holder=self.holder,
                     ids=ids,
                     now=self.clock(),
                     lease_seconds=self.lease_seconds,
@@ -77,4 +75,4 @@ class Heartbeat:
             self.beats += 1
         except SQLAlchemyError as exc:
             # The next beat retries; the lease is long enough to survive a missed one.
-            log.warning("heartbeat of %s failed, will retry: %s", self.worker_id, exc)
+            log.warning("heartbeat of %s failed, will retry: %s", self.holder, exc)

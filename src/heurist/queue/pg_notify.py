@@ -1,21 +1,20 @@
-"""Wake-ups across processes on PostgreSQL: LISTEN/NOTIFY (DESIGN §3.10, §4).
+"""The process's signals carried across processes on PostgreSQL: LISTEN/NOTIFY
+(DESIGN §3.10, §4). One channel per :class:`~heurist.signals.Signal`:
 
-Two channels:
-
-- ``heurist_queue``: there is new work (a write, a resume, a retry). Every process
-  that receives it wakes its local :class:`~heurist.queue.wakeup.Wakeup`, so idle
-  workers claim at once instead of at the next poll.
-- ``heurist_vectors``: a worker committed vectors. Every process that serves search
-  pokes its index sync loop, so a new vector is searchable everywhere in a moment.
+- ``heurist_queue``: the ``work`` signal, there is new work (a write, a resume, a retry).
+  Every process that receives it announces it locally, so idle workers claim at once
+  instead of at the next poll.
+- ``heurist_vectors``: the ``vectors`` signal, a worker committed vectors. Every process
+  that serves search syncs its index, so a new vector is searchable everywhere in a moment.
 
 Each process runs one listener thread (a dedicated psycopg connection in autocommit,
-reconnecting with backoff) and one publisher thread. Publishing goes through a
-thread so a burst of writes coalesces into a few NOTIFYs and a request never waits
-on, or fails because of, a notification; it happens after the write committed, and
-the NOTIFY itself is delivered by PostgreSQL only when its own transaction commits.
-The payload names the sending process, so a process ignores its own notifications
-(it has woken itself already). Notifications are a latency optimisation only: a
-lost one costs at most a poll interval, never a job.
+reconnecting with backoff) and one sender thread. Sending goes through a thread so a
+burst of writes coalesces into a few NOTIFYs and a request never waits on, or fails
+because of, a notification; it happens after the write committed, and the NOTIFY itself
+is delivered by PostgreSQL only when its own transaction commits. The payload names the
+sending process, so a process ignores its own notifications (it has announced them
+already), and what it receives is announced without relay (no echo). Notifications are a
+latency optimisation only: a lost one costs at most a poll interval, never a job.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from functools import partial
 
 import psycopg
 from psycopg import sql as pgsql
@@ -31,6 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from heurist.db.engine import Database
+from heurist.signals import Signal
 
 log = logging.getLogger(__name__)
 
@@ -49,55 +49,47 @@ def libpq_dsn(db: Database) -> str:
 
 
 class PgNotify:
-    """This process's end of LISTEN/NOTIFY: a listener and a publisher thread."""
+    """This process's end of LISTEN/NOTIFY: a listener and a sender thread, subscribed to
+    the ``work`` and ``vectors`` signals."""
 
-    def __init__(self, db: Database, *, backoff_max: float = BACKOFF_MAX) -> None:
+    def __init__(
+        self, db: Database, *, work: Signal, vectors: Signal, backoff_max: float = BACKOFF_MAX
+    ) -> None:
         self.db = db
         self.origin = f"{os.getpid()}:{os.urandom(4).hex()}"
-        self.on_queue: list[Callable[[], None]] = []
-        self.on_vectors: list[Callable[[], None]] = []
+        self.signals = {QUEUE_CHANNEL: work, VECTORS_CHANNEL: vectors}
         self.listener = _Listener(self, libpq_dsn(db), backoff_max=backoff_max)
-        self.publisher = _Publisher(db, self.origin, backoff_max=backoff_max)
+        self.sender = _Sender(db, self.origin, backoff_max=backoff_max)
+        for channel, signal in self.signals.items():
+            signal.subscribe(partial(self.sender.send, channel))
 
     def start(self) -> None:
         self.listener.start()
-        self.publisher.start()
+        self.sender.start()
 
     def stop(self) -> None:
-        self.publisher.stop()
+        self.sender.stop()
         self.listener.stop()
 
-    def publish_queue(self) -> None:
-        self.publisher.publish(QUEUE_CHANNEL)
-
-    def publish_vectors(self, *_args: object) -> None:
-        """Signature fits ``PoolSignals.on_embedded`` (called with the embedded ids)."""
-        self.publisher.publish(VECTORS_CHANNEL)
-
     def received(self, channel: str, payload: str) -> None:
-        """Dispatch one notification from another process to this process's callbacks."""
+        """Announce one notification from another process here (not relayed back)."""
         if payload == self.origin:
-            return  # our own: this process woke itself when it published
+            return  # our own: this process announced it when it happened
         self.listener.received += 1
-        self._fire(self.on_queue if channel == QUEUE_CHANNEL else self.on_vectors)
+        self.signals[channel].announce(relay=False)
 
-    def fire_all(self) -> None:
-        """After a reconnect: notifications sent while we were away are lost, so act as
-        if every channel had fired once (at worst one empty claim and one sync pass)."""
-        self._fire(self.on_queue)
-        self._fire(self.on_vectors)
-
-    @staticmethod
-    def _fire(callbacks: list[Callable[[], None]]) -> None:
-        for callback in list(callbacks):
-            callback()
+    def reconnected(self) -> None:
+        """Notifications sent while we were away are lost, so act as if every channel had
+        fired once (at worst one empty claim and one sync pass)."""
+        for signal in self.signals.values():
+            signal.announce(relay=False)
 
     def state(self) -> dict[str, object]:
         return {
             "listening": self.listener.connected,
             "connections": self.listener.connections,
             "received": self.listener.received,
-            "published": self.publisher.sent,
+            "published": self.sender.sent,
         }
 
 
@@ -158,13 +150,13 @@ class _Listener:
             self.connections += 1
             log.info("listening on %s (connection %d)", ", ".join(CHANNELS), self.connections)
             if self.connections > 1:
-                self.owner.fire_all()
+                self.owner.reconnected()
             while not self._stop.is_set():
                 for note in conn.notifies(timeout=LISTEN_TIMEOUT):
                     self.owner.received(note.channel, note.payload)
 
 
-class _Publisher:
+class _Sender:
     """Send NOTIFYs from a thread, coalescing bursts: one per channel per pass."""
 
     def __init__(self, db: Database, origin: str, *, backoff_max: float) -> None:
@@ -181,7 +173,7 @@ class _Publisher:
     def start(self) -> None:
         self._thread.start()
 
-    def publish(self, channel: str) -> None:
+    def send(self, channel: str) -> None:
         with self._lock:
             self._pending.add(channel)
         self._event.set()
@@ -200,7 +192,7 @@ class _Publisher:
             self._event.clear()
             with self._lock:
                 channels, self._pending = self._pending, set()
-            if channels and not self._send(channels):
+            if channels and not self._notify(channels):
                 with self._lock:
                     self._pending |= channels
                 self._event.set()
@@ -212,7 +204,7 @@ class _Publisher:
             if self._stop.is_set():
                 return
 
-    def _send(self, channels: set[str]) -> bool:
+    def _notify(self, channels: set[str]) -> bool:
         try:
             with self.db.write() as conn:
                 for channel in sorted(channels):

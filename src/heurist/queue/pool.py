@@ -1,8 +1,10 @@
 """The worker pool: N supervised worker threads, start-up recovery, clean shutdown.
 
-Worker ids are ``<instance>/<boot>/w<n>.<restart>``: the instance name is stable
-across restarts (so a new life recognises its previous life's orphans), the boot
-token is fresh per process start, and a restarted thread gets a new id.
+Each thread is a *slot* of the pool, ``<instance>/<boot>/w<n>``; the worker running in it
+claims rows as the *holder* ``<slot>.<restart>`` (what ``claimed_by`` records). The
+instance name is stable across restarts (so a new life recognises its previous life's
+orphans), the boot token is fresh per process start, and a restarted thread gets a new
+holder id, so nothing a crashed worker held is ever mistaken for the new one's.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from heurist.embedding.base import Embedder
 from heurist.limits import PRIORITY_REEMBED
 from heurist.queue import sql
 from heurist.queue.registry import WorkerReporter
-from heurist.queue.wakeup import Wakeup
-from heurist.queue.worker import PoolSignals, Worker, WorkerConfig, WorkerStats
+from heurist.queue.worker import PoolSignals, Worker, WorkerConfig, WorkerFactory, WorkerStats
+from heurist.signals import Signal
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +38,14 @@ class WorkerPool:
         size: int,
         config: WorkerConfig,
         instance_id: str,
-        wakeup: Wakeup,
+        work: Signal,
+        vectors: Signal | None = None,
         clock: Callable[[], float] = time.time,
+        make_worker: WorkerFactory = Worker,
     ) -> None:
+        """``work`` wakes the workers; they announce on ``vectors`` what they embedded.
+        ``clock`` and ``make_worker`` are for tests (a clock they move, a worker that fails
+        on purpose)."""
         self.db = db
         self.embedder = embedder
         self.size = size
@@ -46,7 +53,8 @@ class WorkerPool:
         self.instance_id = instance_id
         self.boot = os.urandom(4).hex()
         self.prefix = f"{instance_id}/{self.boot}/"
-        self.signals = PoolSignals(wakeup, clock)
+        self.signals = PoolSignals(work=work, vectors=vectors, clock=clock)
+        self.make_worker = make_worker
         self.stats: list[WorkerStats] = []
         self._threads: list[threading.Thread] = []
         self.reporter: WorkerReporter | None = None
@@ -77,30 +85,25 @@ class WorkerPool:
 
     def start(self) -> None:
         for n in range(self.size):
-            stats = WorkerStats(f"{self.prefix}w{n}")
+            stats = WorkerStats(slot=f"{self.prefix}w{n}")
             self.stats.append(stats)
             thread = threading.Thread(
-                target=self._supervise, args=(n, stats), name=f"embed-worker-{n}", daemon=True
+                target=self._supervise, args=(stats,), name=f"embed-worker-{n}", daemon=True
             )
             self._threads.append(thread)
             thread.start()
-        self.reporter = WorkerReporter(
-            self.db,
-            self.stats,
-            slots=[f"{self.prefix}w{n}" for n in range(self.size)],
-            clock=self.signals.clock,
-        )
+        self.reporter = WorkerReporter(self.db, self.stats, clock=self.signals.clock)
         self.reporter.start()
 
-    def _supervise(self, n: int, stats: WorkerStats) -> None:
+    def _supervise(self, stats: WorkerStats) -> None:
         restarts = 0
         while not self.signals.stop.is_set():
-            worker_id = f"{self.prefix}w{n}.{restarts}"
-            stats.worker_id = worker_id
-            worker = Worker(
+            holder = f"{stats.slot}.{restarts}"
+            stats.holder = holder
+            worker = self.make_worker(
                 self.db,
                 self.embedder,
-                worker_id=worker_id,
+                holder=holder,
                 config=self.config,
                 signals=self.signals,
                 stats=stats,
@@ -111,7 +114,7 @@ class WorkerPool:
             except Exception:  # a crashed worker is restarted, never silently lost
                 restarts += 1
                 stats.restarts = restarts
-                log.exception("worker %s crashed; restart %d", worker_id, restarts)
+                log.exception("worker %s crashed; restart %d", holder, restarts)
                 self._release_crashed(worker, stats)
                 self.signals.stop.wait(min(RESTART_BACKOFF_MAX, 0.5 * 2 ** min(restarts, 6)))
 
@@ -119,16 +122,16 @@ class WorkerPool:
         """Whatever the crashed worker held goes back now; its id is never used again."""
         try:
             with self.db.write() as conn:
-                released = sql.release_instance(conn, instance_prefix=worker.worker_id)
-            log.info("released %d rows held by crashed worker %s", released, worker.worker_id)
+                released = sql.release_instance(conn, instance_prefix=worker.holder)
+            log.info("released %d rows held by crashed worker %s", released, worker.holder)
         except Exception:  # the lease will expire and the claim will rescue them
-            log.exception("could not release rows of crashed worker %s", worker.worker_id)
+            log.exception("could not release rows of crashed worker %s", worker.holder)
         stats.current_batch = []
 
     def stop(self, timeout: float = SHUTDOWN_JOIN_SECONDS) -> int:
         """Stop claiming, let batches in hand finish, join, release whatever is still held."""
         self.signals.stop.set()
-        self.signals.wakeup.wake_local()  # our threads only: not news for other processes
+        self.signals.work.wake()  # our threads only: not news for other processes
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))

@@ -34,13 +34,11 @@ class WorkerReporter:
         db: Database,
         stats: Sequence[WorkerStats],
         *,
-        slots: Sequence[str],
         clock: Callable[[], float],
         interval: float = REPORT_SECONDS,
     ) -> None:
         self.db = db
         self.stats = stats
-        self.slots = slots
         self.clock = clock
         self.interval = interval
         self.started_at = clock()
@@ -62,9 +60,7 @@ class WorkerReporter:
 
     def report(self, *, final: bool = False) -> None:
         now = self.clock()
-        rows = [
-            self._row(slot, s, now, final) for slot, s in zip(self.slots, self.stats, strict=True)
-        ]
+        rows = [self._row(s, now, final) for s in self.stats]
         try:
             with self.db.write() as conn:
                 sql.report_workers(conn, rows)
@@ -72,10 +68,10 @@ class WorkerReporter:
         except SQLAlchemyError as exc:  # liveness only: the next report retries
             log.warning("could not report worker state: %s", exc)
 
-    def _row(self, slot: str, s: WorkerStats, now: float, final: bool) -> dict[str, Any]:
+    def _row(self, s: WorkerStats, now: float, final: bool) -> dict[str, Any]:
         return {
-            "slot": slot,
-            "worker_id": s.worker_id,
+            "slot": s.slot,
+            "worker_id": s.holder,
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "state": "stopped" if final else s.state,

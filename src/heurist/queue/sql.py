@@ -131,7 +131,7 @@ _CLAIMABLE = """((embedding_status = 'pending' AND next_attempt_at <= :now)
 
 _CLAIM_SQLITE = f"""
 UPDATE entries
-SET embedding_status = 'processing', claimed_by = :worker, claimed_at = :now,
+SET embedding_status = 'processing', claimed_by = :holder, claimed_at = :now,
     lease_expires_at = :lease, attempts = attempts + 1
 WHERE id IN (
     SELECT id FROM entries WHERE {_CLAIMABLE} AND NOT {_PAUSED}
@@ -141,7 +141,7 @@ RETURNING id, kind, revision, attempts, title, playbook, context, content, summa
 
 _CLAIM_POSTGRES = f"""
 UPDATE entries
-SET embedding_status = 'processing', claimed_by = :worker, claimed_at = :now,
+SET embedding_status = 'processing', claimed_by = :holder, claimed_at = :now,
     lease_expires_at = :lease, attempts = attempts + 1
 WHERE id IN (
     SELECT id FROM entries WHERE {_CLAIMABLE} AND NOT {_PAUSED}
@@ -152,9 +152,9 @@ RETURNING id, kind, revision, attempts, title, playbook, context, content, summa
 
 
 def claim(
-    conn: Connection, *, worker: str, limit: int, now: float, lease_seconds: float
+    conn: Connection, *, holder: str, limit: int, now: float, lease_seconds: float
 ) -> list[Claimed]:
-    """Take up to ``limit`` claimable rows for ``worker``, in one statement.
+    """Take up to ``limit`` claimable rows for ``holder``, in one statement.
 
     Safe because selection and update are one statement: on SQLite the write lock
     (BEGIN IMMEDIATE) serializes claimers; on PostgreSQL ``FOR UPDATE SKIP LOCKED``
@@ -165,23 +165,23 @@ def claim(
     sql = _CLAIM_SQLITE if conn.dialect.name == "sqlite" else _CLAIM_POSTGRES
     rows = conn.execute(
         text(sql),
-        {"worker": worker, "now": now, "lease": now + lease_seconds, "limit": limit},
+        {"holder": holder, "now": now, "lease": now + lease_seconds, "limit": limit},
     ).all()
     claimed = [Claimed(**row._mapping) for row in rows]
     claimed.sort(key=lambda c: c.queued_at)
     return claimed
 
 
-_HELD = "claimed_by = :worker AND embedding_status = 'processing' AND id IN :ids"
+_HELD = "claimed_by = :holder AND embedding_status = 'processing' AND id IN :ids"
 _HEARTBEAT_SQLITE = f"UPDATE entries SET lease_expires_at = :lease WHERE {_HELD}"
 _HEARTBEAT_POSTGRES = f"""UPDATE entries SET lease_expires_at = :lease
 WHERE id IN (SELECT id FROM entries WHERE {_HELD} FOR UPDATE SKIP LOCKED)"""
 
 
 def heartbeat(
-    conn: Connection, *, worker: str, ids: Sequence[str], now: float, lease_seconds: float
+    conn: Connection, *, holder: str, ids: Sequence[str], now: float, lease_seconds: float
 ) -> int:
-    """Extend the lease of rows this worker still holds; rows it lost are not touched.
+    """Extend the lease of rows ``holder`` still holds; rows it lost are not touched.
 
     On PostgreSQL the beat skips rows locked by someone else: the only one who locks
     a held row is its own write-back, and an UPDATE that waited for it would take its
@@ -193,17 +193,17 @@ def heartbeat(
         return 0
     sql = _HEARTBEAT_SQLITE if conn.dialect.name == "sqlite" else _HEARTBEAT_POSTGRES
     stmt = text(sql).bindparams(bindparam("ids", expanding=True))
-    result = conn.execute(stmt, {"lease": now + lease_seconds, "worker": worker, "ids": list(ids)})
+    result = conn.execute(stmt, {"lease": now + lease_seconds, "holder": holder, "ids": list(ids)})
     return int(result.rowcount)
 
 
 # The claim this holder made is still current: the revision it claimed, still its own.
-_STILL_OURS = """id = :id AND revision = :revision AND claimed_by = :worker
+_STILL_OURS = """id = :id AND revision = :revision AND claimed_by = :holder
     AND embedding_status = 'processing'"""
 
 
 def mark_embedded(
-    conn: Connection, *, entry_id: str, revision: int, worker: str, model: str, now: float
+    conn: Connection, *, entry_id: str, revision: int, holder: str, model: str, now: float
 ) -> bool:
     """Guarded completion: only if the row still has the claimed revision and holder.
 
@@ -217,7 +217,7 @@ def mark_embedded(
             embedded_model = :model, embedded_at = :now, last_error = NULL, {_DROP_CLAIM}
             WHERE {_STILL_OURS}"""
         ),
-        {"id": entry_id, "revision": revision, "worker": worker, "model": model, "now": now},
+        {"id": entry_id, "revision": revision, "holder": holder, "model": model, "now": now},
     )
     return int(result.rowcount) == 1
 
@@ -227,7 +227,7 @@ def mark_failed_attempt(
     *,
     entry_id: str,
     revision: int,
-    worker: str,
+    holder: str,
     error: str,
     next_attempt_at: float,
     max_attempts: int,
@@ -250,7 +250,7 @@ def mark_failed_attempt(
         {
             "id": entry_id,
             "revision": revision,
-            "worker": worker,
+            "holder": holder,
             "error": error[:ERROR_TEXT_MAX],
             "next_attempt_at": next_attempt_at,
             "max_attempts": max_attempts,
@@ -261,7 +261,7 @@ def mark_failed_attempt(
 
 
 def release(
-    conn: Connection, *, worker: str, ids: Sequence[str], not_before: float, refund: bool
+    conn: Connection, *, holder: str, ids: Sequence[str], not_before: float, refund: bool
 ) -> int:
     """Give rows back to the queue unembedded (shutdown, provider outage).
 
@@ -276,7 +276,7 @@ def release(
         WHERE {_HELD}"""
     ).bindparams(bindparam("ids", expanding=True))
     result = conn.execute(
-        stmt, {"worker": worker, "ids": list(ids), "not_before": not_before, "refund": refund}
+        stmt, {"holder": holder, "ids": list(ids), "not_before": not_before, "refund": refund}
     )
     return int(result.rowcount)
 
@@ -286,7 +286,7 @@ def release_instance(
 ) -> int:
     """Rows held under ``instance_prefix`` go back to ``pending`` at once.
 
-    Worker ids are ``<instance>/<boot>/<n>``. At start-up a row held under this
+    Holder ids are ``<instance>/<boot>/w<slot>.<restart>``. At start-up a row held under this
     instance name but another boot (``keep_prefix`` is the current boot) was orphaned
     by a crash, and nobody will ever heartbeat it again. At shutdown the current boot
     releases what it still holds.
@@ -458,7 +458,8 @@ _REPORT_WORKER = text(
 
 
 def report_workers(conn: Connection, reports: Sequence[dict[str, Any]]) -> None:
-    """Upsert each worker slot's latest report; only its own process writes a slot."""
+    """Upsert each worker slot's latest report (its current holder id in ``worker_id``);
+    only its own process writes a slot."""
     if reports:
         conn.execute(_REPORT_WORKER, list(reports))
 

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from heurist.index import vectors as vector_store
 from heurist.queue import sql
 from heurist.queue.backoff import retry_delay
 from heurist.queue.heartbeat import Heartbeat
-from heurist.queue.wakeup import Wakeup
+from heurist.signals import Signal
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,12 @@ class WorkerConfig:
 
 @dataclass
 class WorkerStats:
-    worker_id: str
+    """One place of the pool, as operators see it. ``slot`` (``<instance>/<boot>/w<n>``) is
+    the place, kept across restarts; ``holder`` is the id its current worker claims rows
+    under (``claimed_by``), new for every restart."""
+
+    slot: str
+    holder: str = ""
     alive: bool = False
     paused: bool = False
     state: str = "starting"
@@ -58,7 +64,6 @@ class WorkerStats:
     processed: int = 0
     succeeded: int = 0
     failed: int = 0
-    stale: int = 0
     restarts: int = 0
 
 
@@ -66,7 +71,7 @@ class WorkerStats:
 class BatchReport:
     """What one processed batch tells its observers (metrics): sizes, time, outcome."""
 
-    worker_id: str
+    holder: str
     size: int
     latency: float
     succeeded: int
@@ -98,16 +103,23 @@ def lower_priority(nice: int) -> None:
 
 
 class PoolSignals:
-    """What a worker shares with its pool: stop, the outage backoff, and observers."""
+    """What a worker shares with its pool: the clock, stop, the signals it waits on (new
+    work) and announces (new vectors), the outage backoff, and the batch observers."""
 
-    def __init__(self, wakeup: Wakeup, clock: Callable[[], float]) -> None:
-        self.wakeup = wakeup
+    def __init__(
+        self,
+        *,
+        work: Signal | None = None,
+        vectors: Signal | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.work = work or Signal()
+        self.vectors = vectors or Signal()
         self.clock = clock
         self.stop = threading.Event()
         self.outage_until = 0.0
         self.outage_delay = 0.0
         self._lock = threading.Lock()
-        self.on_embedded: list[Callable[[list[str]], None]] = []
         self.on_batch: list[Callable[[BatchReport], None]] = []
 
     def outage(self, base: float, cap: float, reason: str) -> float:
@@ -132,25 +144,25 @@ class Worker:
         db: Database,
         embedder: Embedder,
         *,
-        worker_id: str,
+        holder: str,
         config: WorkerConfig,
         signals: PoolSignals,
         stats: WorkerStats | None = None,
     ) -> None:
         self.db = db
         self.embedder = embedder
-        self.worker_id = worker_id
+        self.holder = holder
         self.config = config
         self.signals = signals
         self.clock = signals.clock
-        self.stats = stats or WorkerStats(worker_id)
+        self.stats = stats or WorkerStats(slot=holder, holder=holder)
         self.rng = random.Random()
         # Per batch, for the report: write-to-embedded lags and attempts sent back to retry.
         self._lags: list[float] = []
         self._retried = 0
         self.heartbeat = Heartbeat(
             db,
-            worker_id=worker_id,
+            holder=holder,
             lease_seconds=config.lease_seconds,
             interval=config.heartbeat_interval,
             clock=self.clock,
@@ -163,10 +175,10 @@ class Worker:
         self.stats.alive = True
         try:
             while not self.signals.stop.is_set():
-                generation = self.signals.wakeup.generation
+                generation = self.signals.work.generation
                 if not self.run_once():
                     timeout = self.signals.outage_remaining() or self.config.poll_interval
-                    self.signals.wakeup.wait(generation, timeout)
+                    self.signals.work.wait(generation, timeout)
         finally:
             self.heartbeat.stop()
             self.stats.alive = False
@@ -189,7 +201,7 @@ class Worker:
         with self.db.write() as conn:
             return sql.claim(
                 conn,
-                worker=self.worker_id,
+                holder=self.holder,
                 limit=self.config.batch_size,
                 now=self.clock(),
                 lease_seconds=self.config.lease_seconds,
@@ -218,7 +230,7 @@ class Worker:
     def _report(self, batch: list[sql.Claimed], latency: float, before: tuple[int, int]) -> None:
         """One log line per batch, and the same facts to the observers (metrics)."""
         report = BatchReport(
-            worker_id=self.worker_id,
+            holder=self.holder,
             size=len(batch),
             latency=latency,
             succeeded=self.stats.succeeded - before[0],
@@ -231,7 +243,7 @@ class Worker:
         log.info(
             "worker %s: batch of %d in %.0f ms: %d embedded, %d failed, %d to retry "
             "(ids %s; attempts %s)",
-            self.worker_id,
+            self.holder,
             report.size,
             latency * 1000,
             report.succeeded,
@@ -289,7 +301,7 @@ class Worker:
                     conn,
                     entry_id=job.claim.id,
                     revision=job.claim.revision,
-                    worker=self.worker_id,
+                    holder=self.holder,
                     model=self.embedder.model_id,
                     now=now,
                 ):
@@ -304,10 +316,8 @@ class Worker:
                     done.append(job.claim.id)
                     self._lags.append(max(0.0, now - job.claim.queued_at))
         self.stats.succeeded += len(done)
-        self.stats.stale += len(jobs) - len(done)
         if done:
-            for observer in self.signals.on_embedded:
-                observer(done)
+            self.signals.vectors.announce()
 
     def _fail(self, job: Job, error: str, *, permanent: bool) -> None:
         delay = retry_delay(
@@ -318,7 +328,7 @@ class Worker:
                 conn,
                 entry_id=job.claim.id,
                 revision=job.claim.revision,
-                worker=self.worker_id,
+                holder=self.holder,
                 error=error,
                 next_attempt_at=self.clock() + delay,
                 max_attempts=self.config.max_attempts,
@@ -330,7 +340,7 @@ class Worker:
             self._retried += 1
         log.warning(
             "worker %s: entry %s attempt %d failed (%s): %s",
-            self.worker_id,
+            self.holder,
             job.claim.id,
             job.claim.attempts,
             status or "no longer ours",
@@ -342,7 +352,7 @@ class Worker:
         with self.db.write() as conn:
             sql.release(
                 conn,
-                worker=self.worker_id,
+                holder=self.holder,
                 ids=[j.claim.id for j in jobs],
                 not_before=self.clock() + delay,
                 refund=True,
@@ -351,3 +361,18 @@ class Worker:
     def _paused(self) -> bool:
         with self.db.read() as conn:
             return sql.read_pause(conn).paused(self.clock())
+
+
+class WorkerFactory(Protocol):
+    """How a pool makes its workers: ``Worker`` itself, or a test's subclass."""
+
+    def __call__(
+        self,
+        db: Database,
+        embedder: Embedder,
+        *,
+        holder: str,
+        config: WorkerConfig,
+        signals: PoolSignals,
+        stats: WorkerStats | None = None,
+    ) -> Worker: ...

@@ -10,7 +10,7 @@ an entry is findable by keyword the moment its write returns.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
@@ -26,14 +26,16 @@ from heurist.errors import InvalidInput, NotFound
 from heurist.index import vectors as vector_store
 from heurist.limits import PRIORITY_INTERACTIVE
 from heurist.queue import sql
+from heurist.signals import Signal
 from heurist.store.categories import exists as category_exists
 from heurist.store.ids import new_id
 
 
 class EntryStore:
-    def __init__(self, db: Database, *, on_write: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, db: Database, *, work: Signal | None = None) -> None:
+        """``work`` is announced after every write that queued an entry."""
         self.db = db
-        self.on_write = on_write
+        self.work = work or Signal()
 
     def create(
         self,
@@ -50,7 +52,7 @@ class EntryStore:
             row = new_row(kind, fields, priority=priority, entry_id=entry_id)
             # Parameters apart from the statement: it compiles once and is cached.
             conn.execute(insert(entries), row)
-        self.on_write()
+        self.work.announce()
         return to_public(_RowView(row))
 
     def get(self, entry_id: str, kind: str | None = None) -> dict[str, Any]:
@@ -79,7 +81,7 @@ class EntryStore:
                 vector_store.touch_entry(conn, entry_id)
             result = _get(conn, entry_id, kind)
         if requeued:
-            self.on_write()
+            self.work.announce()
         return result
 
     def delete(self, entry_id: str, kind: str | None = None) -> None:

@@ -52,11 +52,11 @@ def _workers(rt: RuntimeDep) -> list[dict[str, Any]]:
     local: list[dict[str, Any]] = []
     slots: set[str] = set()
     if rt.pool is not None:
-        for n, stats in enumerate(rt.pool.stats):
-            slots.add(f"{rt.pool.prefix}w{n}")
-            local.append(_public(asdict(stats)) | {"local": True})
+        for stats in rt.pool.stats:
+            slots.add(stats.slot)
+            local.append(_public(stats.holder, asdict(stats)) | {"local": True})
     remote = [
-        _public(row)
+        _public(row["worker_id"], row)  # the registry's worker_id column holds the holder id
         | {
             "local": False,
             "host": row["host"],
@@ -69,9 +69,9 @@ def _workers(rt: RuntimeDep) -> list[dict[str, Any]]:
     return local + remote
 
 
-def _public(row: dict[str, Any]) -> dict[str, Any]:
+def _public(holder: str, row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": row["worker_id"],
+        "id": holder,
         **{k: row[k] for k in WORKER_FIELDS},
         "last_run": iso(row["last_run"]),
     }
