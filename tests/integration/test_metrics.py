@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from heurist.settings import Settings
 from tests.conftest import make_settings
 from tests.support.poison import PoisonEmbedder
 from tests.support.runtimes import add, running
+from tests.support.wait import wait_for
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:9/nothing_listens_here"
 
@@ -52,9 +52,7 @@ def test_batches_feed_counters_histograms_and_queue_gauges(
         assert rt.queue.drain(timeout=30)["status"] == "drained"
         rt.queue.pause()
         add(rt, title="Waits while paused")
-        deadline = time.monotonic() + 10
-        while len(rt.index) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)  # the index sync applies the two new vectors
+        wait_for(lambda: len(rt.index) == 2, message="the index sync missed the new vectors")
         found = samples(metrics)
         counts = rt.queue.counts()
     assert value(found, "heurist_jobs_succeeded_total") == 2
