@@ -94,14 +94,16 @@ def test_api_token_protects_the_data_api_only(server_factory: Server) -> None:
     assert server.client.get("/admin/queue/status", headers=right).status_code == 401
 
 
-def test_drain_while_paused_answers_409_within_a_second(server_factory: Server) -> None:
+def test_drain_while_paused_answers_409_at_once(server_factory: Server) -> None:
     server = server_factory()
     server.client.post("/api/v1/categories", json={"code": "py", "name": "Python"})
     create(server, "Pin torch")
     assert server.admin.post("/admin/queue/pause").json()["paused"] is True
     started = time.monotonic()
-    response = server.admin.post("/admin/queue/drain", params={"timeout": 60})
-    assert time.monotonic() - started < 1.0
+    response = server.admin.post("/admin/queue/drain", params={"timeout": 600})
+    # At once rather than at the timeout: a tenth of it, not a guess at the machine's speed
+    # (this test was 'within a second' of a 60 s timeout).
+    assert time.monotonic() - started < 60
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "queue_paused"
     assert server.admin.post("/admin/queue/resume").json()["paused"] is False

@@ -11,7 +11,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 
 from tests.conftest import MODEL_CACHE
 from tests.support.server import free_port
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.model
 
@@ -50,14 +50,13 @@ class ServerProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        raise RuntimeError("server did not come up")
+        wait_for(self._up, timeout=120, message="server did not come up", every=0.2)
+
+    def _up(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/health", timeout=5).status_code == 200
+        except httpx.TransportError:
+            return False
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -106,10 +105,11 @@ def test_sigkill_mid_batch_loses_nothing_and_doubles_nothing(data_dir: Path) -> 
                 ).raise_for_status()
         httpx.post(f"{first.url}/admin/queue/resume", headers=admin).raise_for_status()
         db_file = data_dir / "heurist.db"
-        deadline = time.monotonic() + 120
-        while status_counts(db_file).get("embedded", 0) < 40:
-            assert time.monotonic() < deadline, "embedding never got going"
-            time.sleep(0.05)
+        wait_for(
+            lambda: status_counts(db_file).get("embedded", 0) >= 40,
+            timeout=120,
+            message="embedding never got going",
+        )
         first.kill()
     finally:
         first.terminate()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from heurist.settings import Settings
 from tests.support.browser import chromium
 from tests.support.embedders import ScriptedEmbedder
 from tests.support.server import LiveServer
+from tests.support.wait import wait_for
 
 try:
     from playwright.sync_api import expect
@@ -103,14 +103,6 @@ def cell(page: Any, status: str) -> Any:
 def admin_status(server: LiveServer) -> dict[str, Any]:
     result: dict[str, Any] = server.admin.get("/admin/queue/status").json()
     return result
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def entry_status(server: LiveServer, entry_id: str) -> str:
@@ -229,13 +221,13 @@ def test_retry_one_failed_entry_then_all(
     embedder.poison = "\0never"  # the provider is healthy again
     row.locator("button[data-retry-id]").click()
     expect(page.locator("#action-result")).to_contain_text("1 back to pending")
-    wait_for(lambda: entry_status(server, bad_one) == "embedded", "the retried entry")
+    wait_for(lambda: entry_status(server, bad_one) == "embedded", message="the retried entry")
     assert entry_status(server, bad_two) == "failed"
     expect(page.locator("#failed-count")).to_have_text("1")
 
     page.click("button[data-action=retry-all]")
     expect(page.locator("#action-result")).to_contain_text("1 failed entries back to pending")
-    wait_for(lambda: entry_status(server, bad_two) == "embedded", "retry all")
+    wait_for(lambda: entry_status(server, bad_two) == "embedded", message="retry all")
     expect(page.locator("#failed-count")).to_have_text("0")
     expect(page.locator("#failed-empty")).to_be_visible()
 

@@ -17,6 +17,7 @@ from typing import Any
 from heurist.transfer.service import import_plan, validate_file
 from tests.support.server import LiveServer
 from tests.support.transfer_data import CATEGORIES, ENTRIES, bulk_file, write_jsonl
+from tests.support.wait import wait_for
 
 HEURIST = str(Path(sys.executable).with_name("heurist"))
 LEASE = 2.0
@@ -55,15 +56,6 @@ def entry_count(server: LiveServer) -> int:
     return sum(c["total"] for c in status(server)["queue"].values())
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def seed(server: LiveServer) -> None:
     server.client.post("/api/v1/categories", json={"code": "python", "name": "Python"})
     for i in range(5):
@@ -97,7 +89,7 @@ def test_import_drains_pauses_writes_and_resumes(
         assert snapshot["queue"]["processing"]["total"] == 0
     after = status(server)
     assert not after["paused"] and after["pause"]["import_paused_by"] is None
-    assert server.wait_embedded(timeout=120)["status"] == "drained"
+    assert server.wait_embedded(timeout=240)["status"] == "drained"
     assert status(server)["queue"]["embedded"]["total"] == 3_005
 
 
@@ -153,8 +145,11 @@ def test_an_importer_killed_mid_import_leaves_no_permanent_pause(
         stderr=subprocess.DEVNULL,
     )
     try:
-        held = wait_for(lambda: bool(status(server)["pause"]["import_paused"]), timeout=60)
-        assert held, "the importer never paused the queue"
+        wait_for(
+            lambda: status(server)["pause"]["import_paused"],
+            timeout=120,
+            message="the importer never paused the queue",
+        )
         time.sleep(0.2)  # into the write
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
@@ -162,12 +157,12 @@ def test_an_importer_killed_mid_import_leaves_no_permanent_pause(
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == -signal.SIGKILL
-    killed_at = time.monotonic()
-    assert wait_for(lambda: not status(server)["paused"], timeout=LEASE + 5)
-    assert time.monotonic() - killed_at <= LEASE + 5
+    # It lapses: an importer's pause is a lease. (How long the lease is, is the business of
+    # test_import_pause_lapses_by_itself; this waited LEASE + 5 s on the wall clock.)
+    wait_for(lambda: not status(server)["paused"], timeout=60, message="the pause never lapsed")
     assert entry_count(server) == 0  # the killed write was rolled back whole
     seed(server)  # and the workers run again
-    assert server.wait_embedded(timeout=30)["status"] == "drained"
+    assert server.wait_embedded()["status"] == "drained"
     assert status(server)["queue"]["embedded"]["total"] == 5
 
 
@@ -206,7 +201,7 @@ def test_import_pause_endpoints_hold_a_lease_and_refuse_a_second_importer(
     assert not server.admin.delete(path, params={"holder": "a"}).json()["paused"]
     short = server.admin.post(path, json={"holder": "c", "lease_seconds": 0.3})
     assert short.json()["import_paused"]
-    assert wait_for(lambda: not status(server)["paused"], timeout=5)
+    wait_for(lambda: not status(server)["paused"], message="the 0.3 s lease did not lapse")
 
 
 def test_import_pause_lease_is_bounded(server_factory: Callable[..., LiveServer]) -> None:

@@ -8,6 +8,7 @@ itself. Both run the same scenario against SQLite and PostgreSQL.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -242,6 +243,20 @@ def test_tools_over_stdio(live: LiveServer, tmp_path: Path) -> None:
     run(go)
 
 
+def test_the_mcp_command_loads_no_model_and_no_database() -> None:
+    """What ``heurist mcp`` imports to serve: none of the model or database libraries."""
+    heavy = ("torch", "onnxruntime", "sentence_transformers", "faiss", "sqlalchemy", "alembic")
+    code = (
+        "import json, sys\n"
+        "import heurist.cli.main, heurist.mcp.server\n"
+        f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert json.loads(done.stdout) == []
+
+
 def test_stdio_initializes_fast_without_a_server(tmp_path: Path) -> None:
     """``initialize`` needs no API, model or database; a dead API is a tool error."""
     nobody = f"http://127.0.0.1:{free_port()}"
@@ -254,7 +269,10 @@ def test_stdio_initializes_fast_without_a_server(tmp_path: Path) -> None:
         async with client:
             elapsed = time.perf_counter() - started
             print(f"\nheurist mcp: spawn to initialize answered in {elapsed:.3f} s")
-            assert elapsed < 5.0
+            # How fast is bench's business; here only that it does not hang. That it loads
+            # no model or database is the import check below (this bound was 5 s, which a
+            # loaded machine can spend spawning Python).
+            assert elapsed < 60
             assert client.server_info is not None and client.server_info.name == "heurist"
             message = await fails(client, "list_categories")
             assert "cannot reach the heurist server" in message

@@ -5,12 +5,12 @@
 - A worker process killed with SIGKILL mid-batch: its rows are reclaimed after the
   lease by the surviving processes, and still embedded only once.
 - Pause on one API instance stops the workers of every process; resume and writes
-  on one instance wake the other processes' workers long before their poll interval.
+  on one instance wake the other processes' workers long before their poll interval
+  (within half of it: the bounds used to be 2 s and 5 s, a guess at the machine's speed).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,13 +22,13 @@ from heurist.queue.control import QueueControl
 from heurist.signals import Signal
 from tests.conftest import make_settings
 from tests.support.server import LiveServer, free_port
+from tests.support.wait import wait_for
 from tests.support.worker_process import (
     WorkerProcess,
     bulk_experiences,
     exactly_once_report,
     query,
     status_counts,
-    wait_for,
 )
 
 WorkerFactory = Callable[..., WorkerProcess]
@@ -81,7 +81,7 @@ def test_three_worker_processes_embed_5000_entries_exactly_once(
     # A batch's log line is written just after its rows commit: let the last ones land.
     wait_for(
         lambda: sum(len(proc.completed_ids()) for proc in procs) >= 5000,
-        timeout=10,
+        timeout=60,
         message="batch log lines are missing",
     )
     per_process = [proc.completed_ids() for proc in procs]
@@ -142,7 +142,7 @@ def test_sigkilled_worker_rows_are_reclaimed_after_the_lease(
     assert facts["attempts=1"] + facts["attempts=2"] == 3000
     wait_for(  # the last batch's log line lands just after its rows commit
         lambda: sum(len(p.completed_ids()) for p in [*survivors, victim]) >= len(ids),
-        timeout=10,
+        timeout=60,
         message="batch log lines are missing",
     )
     by_survivors = [entry for proc in survivors for entry in proc.completed_ids()]
@@ -181,12 +181,15 @@ def create(server: LiveServer, i: int) -> str:
     return str(response.json()["id"])
 
 
+POLL = 30.0
+
+
 def test_pause_on_one_instance_stops_every_process_and_writes_wake_them(
     pg_url: str, api: Callable[..., LiveServer], workers: WorkerFactory
 ) -> None:
-    slow_poll = {"HEURIST_WORKER_POLL_INTERVAL": "30"}
+    slow_poll = {"HEURIST_WORKER_POLL_INTERVAL": str(POLL)}
     a = api("a", num_embedding_workers=0)
-    b = api("b", num_embedding_workers=1, worker_poll_interval=30.0)
+    b = api("b", num_embedding_workers=1, worker_poll_interval=POLL)
     ports = [free_port(), free_port()]
     procs = [workers(f"w{n}", threads=2, metrics_port=ports[n], **slow_poll) for n in range(2)]
     for proc in procs:
@@ -195,30 +198,34 @@ def test_pause_on_one_instance_stops_every_process_and_writes_wake_them(
 
     # A write on instance A (no workers of its own) wakes the other processes at once.
     entry = create(a, 0)
-    took = wait_for(
+    wait_for(
         lambda: (
             a.client.get(f"/api/v1/experiences/{entry}").json()["embedding_status"] == "embedded"
         ),
-        timeout=10,
+        timeout=POLL / 2,
         message="the write on A did not wake any worker elsewhere",
     )
-    assert took < 2.0, f"woken after {took:.2f}s; the poll interval is 30s"
 
     # Pause on A: nobody anywhere claims, though every process is alive and was woken.
     a.admin.post("/admin/queue/pause").raise_for_status()
     paused_ids = [create(a, i) for i in range(1, 41)]
-    time.sleep(2.0)
+    # Woken by the writes, every worker of every process found the queue paused, as their
+    # reports to the registry say (this was a 2 s sleep).
+    wait_for(
+        lambda: {state for (state,) in query(pg_url, "SELECT state FROM workers")} == {"paused"},
+        timeout=POLL / 2,
+        message=lambda: f"not every worker paused: {query(pg_url, 'SELECT * FROM workers')}",
+    )
     assert status_counts(pg_url) == {"embedded": 1, "pending": 40}
     assert all(p.proc is not None and p.proc.poll() is None for p in procs)
 
     # Resume on B: the NOTIFY wakes A's peers and the worker processes at once.
     b.admin.post("/admin/queue/resume").raise_for_status()
-    took = wait_for(
+    wait_for(
         lambda: status_counts(pg_url) == {"embedded": 41},
-        timeout=20,
+        timeout=POLL / 2,
         message="resume did not wake the workers",
     )
-    assert took < 5.0, f"drained {took:.2f}s after the resume; the poll interval is 30s"
 
     # Each worker process serves its own counters: together they tell the same story as
     # its batch log lines (a line is written just after the rows commit, so let it land).
@@ -227,7 +234,7 @@ def test_pause_on_one_instance_stops_every_process_and_writes_wake_them(
         counted = sum(scrape(port)["heurist_jobs_succeeded_total"] for port in ports)
         return counted == len(logged)
 
-    wait_for(agree, timeout=10, message="worker counters and batch logs disagree")
+    wait_for(agree, timeout=60, message="worker counters and batch logs disagree")
     by_processes = [e for p in procs for e in p.completed_ids()]
     assert set(by_processes) & set(paused_ids), "the worker processes took no part"
     scraped = [scrape(port) for port in ports]

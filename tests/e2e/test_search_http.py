@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.support.server import LiveServer
+from tests.support.wait import wait_for
 
 FIELDS = {"id", "kind", "category", "title", "score", "snippet", "embedding_status", "matched_by"}
 
@@ -59,11 +60,11 @@ def fill(server: LiveServer) -> tuple[str, str]:
 
 
 def wait_indexed(server: LiveServer, query: str, count: int) -> None:
-    for _ in range(100):
-        if len(search(server, q=query, mode="semantic")["results"]) >= count:
-            return
+    def indexed() -> bool:
         server.runtime.index_sync.sync()
-    raise AssertionError("the index never caught up")
+        return len(search(server, q=query, mode="semantic")["results"]) >= count
+
+    wait_for(indexed, message="the index never caught up")
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "semantic", "keyword"])

@@ -10,17 +10,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from heurist.queue.registry import fleet
 from heurist.runtime import Runtime
 from heurist.settings import Settings
 from tests.e2e.test_cli import HEURIST, env
 from tests.support.runtimes import add, running
+from tests.support.wait import wait_for
 
 
-def wait_for(lines: list[str], needle: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not any(needle in line for line in lines):
-        assert time.monotonic() < deadline, f"no {needle!r} in {lines}"
-        time.sleep(0.05)
+def wait_for_line(lines: list[str], needle: str) -> None:
+    wait_for(
+        lambda: any(needle in line for line in lines),
+        timeout=120,
+        message=lambda: f"no {needle!r} in {lines}",
+    )
 
 
 def statuses(rt: Runtime, ids: list[str]) -> list[str]:
@@ -45,13 +48,19 @@ def test_pause_stops_the_workers_of_another_process(
         reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")))
         reader.start()
         try:
-            wait_for(lines, "worker pool of 2 running")
-            time.sleep(1.0)  # ten poll intervals: an unpaused worker would have claimed
+            wait_for_line(lines, "worker pool of 2 running")
+            # Both of its workers have looked and found the queue paused, as the process
+            # reports to the registry (this was a 1 s sleep).
+            wait_for(
+                lambda: [w["state"] for w in fleet(rt.db, now=time.time())] == ["paused"] * 2,
+                timeout=120,
+                message=lambda: f"the worker process never paused: {fleet(rt.db, now=time.time())}",
+            )
             assert statuses(rt, ids) == ["pending"] * 3
             rt.queue.resume()  # no wake-up reaches the other process: its poll finds the rows
             assert rt.queue.drain(timeout=60) == {"status": "drained", "remaining": 0}
             assert statuses(rt, ids) == ["embedded"] * 3
-            wait_for(lines, "batch of")
+            wait_for_line(lines, "batch of")
         finally:
             proc.terminate()
             proc.wait(timeout=60)

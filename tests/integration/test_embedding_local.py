@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,12 +96,13 @@ def test_onnx_export_is_cached_with_a_verified_marker(onnx_cache: Path) -> None:
     onnx_files = list(onnx_cache.glob("*.onnx"))
     assert len(onnx_files) == 1 and onnx_files[0].with_suffix(".json").exists()
     mtime = onnx_files[0].stat().st_mtime_ns
-    start = time.monotonic()
     again = LocalEmbedder(runtime="onnx", threads=2, cache_dir=onnx_cache)
     again.load()
     assert again.runtime == "onnx"
-    assert time.monotonic() - start < 5.0
-    assert onnx_files[0].stat().st_mtime_ns == mtime  # not exported twice
+    # Not exported twice: the file is untouched (a 5 s bound on the load used to say it
+    # too, and depended on the machine's load).
+    assert onnx_files[0].stat().st_mtime_ns == mtime
+    assert list(onnx_cache.glob("*.onnx")) == onnx_files
     again.close()
 
 

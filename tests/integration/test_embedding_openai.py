@@ -100,7 +100,8 @@ def test_retry_after_is_capped(server: FakeOpenAI) -> None:
     server.fail_next(1, status=503, retry_after="3600")
     start = time.monotonic()
     make(server, max_retry_after=0.2).embed(["capped"])
-    assert time.monotonic() - start < 2.0
+    # Capped, not the hour asked for (the bound was 2 s, a guess at the machine's speed).
+    assert time.monotonic() - start < 60
 
 
 def test_transient_503_recovers(server: FakeOpenAI) -> None:
@@ -133,10 +134,10 @@ def test_refused_connection_is_provider_unavailable(server: FakeOpenAI) -> None:
 
 def test_timeout_is_provider_unavailable(server: FakeOpenAI) -> None:
     server.fail_next(5, delay=1.0)
-    start = time.monotonic()
     with pytest.raises(ProviderUnavailable):
         make(server, timeout=0.2, max_retries=1).embed(["slow"])
-    assert time.monotonic() - start < 3.0
+    # Each slow answer does come, a second later: only the client's timeout makes this
+    # raise (a 3 s bound on the wall clock used to say it again, dependent on load).
 
 
 def test_400_is_permanent_with_provider_message_and_no_key(server: FakeOpenAI) -> None:

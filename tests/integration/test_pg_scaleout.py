@@ -2,7 +2,8 @@
 
 Each Runtime here has its own signals, PgNotify and connections, so two runtimes in
 one test process talk to each other exactly as two processes do: only through the
-database. Poll intervals are set to 30 s so that anything fast is NOTIFY's doing.
+database. Poll intervals are set to 30 s so that anything faster than half of that is
+NOTIFY's doing (the bounds used to be 2 s, a guess at the machine's speed).
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ from heurist.queue.pg_notify import QUEUE_CHANNEL
 from heurist.runtime import Runtime
 from tests.conftest import make_settings
 from tests.support.server import LiveServer
-from tests.support.worker_process import query, wait_for
+from tests.support.wait import wait_for
+from tests.support.worker_process import query
 
-SLOW_POLL = {"worker_poll_interval": 30.0, "index_sync_interval": 30.0}
+POLL = 30.0
+SLOW_POLL = {"worker_poll_interval": POLL, "index_sync_interval": POLL}
+# Faster than this, a wake-up did it: the poll would take POLL.
+WOKEN = POLL / 2
 RuntimeFactory = Callable[..., Runtime]
 
 
@@ -36,7 +41,9 @@ def instance(tmp_path: Path, pg_url: str) -> Iterator[RuntimeFactory]:
         rt = Runtime.build(settings, embedder=HashEmbedder())
         rt.start()
         made.append(rt)
-        wait_for(lambda: rt.notify is not None and rt.notify.listener.connected, 10, "no LISTEN")
+        wait_for(
+            lambda: rt.notify is not None and rt.notify.listener.connected, message="no LISTEN"
+        )
         return rt
 
     yield make
@@ -57,7 +64,8 @@ def status(rt: Runtime, entry_id: str) -> str:
 
 def idle(rt: Runtime) -> None:
     assert rt.pool is not None
-    wait_for(lambda: all(s.state == "idle" for s in rt.pool.stats), 10, "workers never idle")  # type: ignore[union-attr]
+    pool = rt.pool
+    wait_for(lambda: all(s.state == "idle" for s in pool.stats), message="workers never idle")
 
 
 def test_sqlite_has_no_listener(tmp_path: Path) -> None:
@@ -74,7 +82,9 @@ def test_a_write_reaches_other_processes_once_and_is_not_echoed(
         spy.execute(f"LISTEN {QUEUE_CHANNEL}")
         before = b.work.generation
         add(a, "pin the compiler version")
-        wait_for(lambda: b.work.generation > before, 5, "B was not woken by A's write")
+        wait_for(
+            lambda: b.work.generation > before, timeout=WOKEN, message="A's write did not wake B"
+        )
         # Watch a while: B must not publish what it received (it would echo for ever).
         seen = [n.payload for n in spy.notifies(timeout=1.5)]
     assert seen == [a.notify.origin]
@@ -87,8 +97,9 @@ def test_a_write_on_one_instance_wakes_the_workers_of_another(instance: RuntimeF
     b = instance("workers", num_embedding_workers=1, **SLOW_POLL)
     idle(b)
     entry = add(a, "cache the dependency downloads")
-    took = wait_for(lambda: status(a, entry) == "embedded", 10, "B's worker slept through it")
-    assert took < 2.0, f"embedded after {took:.2f}s; the poll interval is 30s"
+    wait_for(
+        lambda: status(a, entry) == "embedded", timeout=WOKEN, message="B's worker slept through it"
+    )
 
 
 def test_the_listener_reconnects_after_its_connection_is_killed(
@@ -104,12 +115,14 @@ def test_the_listener_reconnects_after_its_connection_is_killed(
         "WHERE datname = current_database() AND query LIKE 'LISTEN%%'",
     )
     assert len(killed) == 2
-    wait_for(lambda: b.notify.listener.connections >= 2, 10, "the listener did not reconnect")  # type: ignore[union-attr]
+    notify = b.notify
+    wait_for(lambda: notify.listener.connections >= 2, message="the listener did not reconnect")
     _, health = health_report(b)
     assert health["wakeups"]["listening"] and health["wakeups"]["connections"] == 2
     entry = add(a, "rotate the deploy key")
-    took = wait_for(lambda: status(a, entry) == "embedded", 10, "no wake-up after reconnect")
-    assert took < 2.0
+    wait_for(
+        lambda: status(a, entry) == "embedded", timeout=WOKEN, message="no wake-up after reconnect"
+    )
 
 
 def test_pause_on_one_instance_holds_the_workers_of_another(
@@ -120,14 +133,17 @@ def test_pause_on_one_instance_holds_the_workers_of_another(
     idle(b)
     a.queue.pause()
     ids = [add(a, f"paused write {i}") for i in range(10)]
-    time.sleep(1.5)
+    assert b.pool is not None
+    pool = b.pool
+    # Woken by A's writes, B's workers found the queue paused (this was a 1.5 s sleep).
+    wait_for(lambda: all(s.paused for s in pool.stats), timeout=WOKEN, message="B not paused")
     assert {status(a, e) for e in ids} == {"pending"}
-    assert b.pool is not None and all(s.paused for s in b.pool.stats)
     a.queue.resume()
-    took = wait_for(
-        lambda: {status(a, e) for e in ids} == {"embedded"}, 10, "resume on A did not wake B"
+    wait_for(
+        lambda: {status(a, e) for e in ids} == {"embedded"},
+        timeout=WOKEN,
+        message="resume on A did not wake B",
     )
-    assert took < 2.0
 
 
 @pytest.fixture
@@ -150,7 +166,7 @@ def found(server: LiveServer, title: str, entry_id: str) -> bool:
     return any(r["id"] == entry_id for r in results)
 
 
-def test_both_api_instances_find_every_entry_by_meaning_within_2s_of_its_embedding(
+def test_both_api_instances_find_every_entry_by_meaning_long_before_the_sync_interval(
     pg_url: str, api_pair: tuple[LiveServer, LiveServer]
 ) -> None:
     a, b = api_pair
@@ -163,11 +179,11 @@ def test_both_api_instances_find_every_entry_by_meaning_within_2s_of_its_embeddi
         entry = writer.client.post("/api/v1/experiences", json=body).json()["id"]
         wait_for(
             lambda: found(a, title, entry) and found(b, title, entry),  # noqa: B023
-            10,
-            f"entry {i} not found by meaning on both instances",
+            timeout=WOKEN,
+            message=f"entry {i} not found by meaning on both instances",
             every=0.02,
         )
         visible = time.time()
         ((embedded_at,),) = query(pg_url, "SELECT embedded_at FROM entries WHERE id = %s", entry)
         delays.append(visible - embedded_at)
-    assert max(delays) < 2.0, f"seconds from embedded to found on both: {delays}"
+    assert max(delays) < WOKEN, f"seconds from embedded to found on both: {delays}"

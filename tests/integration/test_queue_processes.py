@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from heurist.db.engine import Database
 from heurist.store.categories import CategoryStore
 from heurist.store.entries import EntryStore
+from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_two_processes_claim_each_row_exactly_once(db: Database) -> None:
+def test_two_processes_claim_each_row_exactly_once(db: Database, tmp_path: Path) -> None:
     CategoryStore(db).create("py", "Python")
     store = EntryStore(db)
     ids = [
@@ -25,7 +25,10 @@ def test_two_processes_claim_each_row_exactly_once(db: Database) -> None:
         )["id"]
         for i in range(600)
     ]
-    start_at = time.time() + 4
+    # Both start claiming on the test's go, once both are up (this was a start time 4 s
+    # ahead, which a loaded machine could miss, leaving all the rows to one process).
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
     procs = [
         subprocess.Popen(
             [
@@ -34,7 +37,7 @@ def test_two_processes_claim_each_row_exactly_once(db: Database) -> None:
                 "tests.support.claimer",
                 db.url,
                 f"proc{n}/boot/w0",
-                str(start_at),
+                str(barrier),
             ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -42,6 +45,12 @@ def test_two_processes_claim_each_row_exactly_once(db: Database) -> None:
         )
         for n in range(2)
     ]
+    wait_for(
+        lambda: len(list(barrier.glob("ready-*"))) == 2,
+        timeout=120,
+        message="the claimer processes did not start",
+    )
+    (barrier / "go").touch()
     results = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
     assert all(p.returncode == 0 for p in procs)
     claimed = results[0] + results[1]

@@ -1,6 +1,7 @@
 """Run as a process: claim rows from a database until none are left; print their ids.
 
-Used to prove that claims are atomic across processes, not only across threads.
+Used to prove that claims are atomic across processes, not only across threads. Both
+processes start claiming together: each says it is ready, then waits for the test's go.
 """
 
 from __future__ import annotations
@@ -8,15 +9,21 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 from heurist.db.engine import Database
 from heurist.queue import sql
+from tests.support.wait import wait_for
+
+START_TIMEOUT = 300.0
 
 
-def main(url: str, holder: str, start_at: float) -> None:
+def main(url: str, holder: str, barrier: Path) -> None:
     db = Database(url)
     db.ping()
-    time.sleep(max(0.0, start_at - time.time()))  # both processes start claiming together
+    (barrier / f"ready-{holder.replace('/', '_')}").touch()
+    go = barrier / "go"
+    wait_for(go.exists, timeout=START_TIMEOUT, message="no go from the test", every=0.005)
     claimed: list[str] = []
     empty = 0
     while empty < 3:
@@ -29,4 +36,4 @@ def main(url: str, holder: str, start_at: float) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], float(sys.argv[3]))
+    main(sys.argv[1], sys.argv[2], Path(sys.argv[3]))

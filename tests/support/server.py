@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from typing import Any
 
 import httpx
@@ -13,6 +12,7 @@ import uvicorn
 from heurist.api.app import create_app
 from heurist.runtime import Runtime
 from heurist.settings import Settings
+from tests.support.wait import wait_for
 
 
 def free_port() -> int:
@@ -40,13 +40,16 @@ class LiveServer:
             headers={"Authorization": f"Bearer {self.settings.admin_token}"},
         )
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 120.0) -> None:
         self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.02)
+        wait_for(
+            lambda: self._server.started or not self._thread.is_alive(),
+            timeout=timeout,
+            message="the test server did not start",
+            every=0.02,
+        )
+        if not self._server.started:
+            raise RuntimeError("the test server did not start")
 
     def stop(self) -> None:
         self.client.close()
@@ -54,8 +57,11 @@ class LiveServer:
         self._server.should_exit = True
         self._thread.join(timeout=30)
 
-    def wait_embedded(self, timeout: float = 30.0) -> dict[str, Any]:
+    def wait_embedded(self, timeout: float = 120.0) -> dict[str, Any]:
+        """Drain the queue. The request may take the whole drain timeout: the HTTP timeout
+        is longer (it was the admin client's 60 s, shorter than a 120 s drain, and the
+        drain of an import's 3,000 entries on a loaded machine ran into it)."""
         result: dict[str, Any] = self.admin.post(
-            "/admin/queue/drain", params={"timeout": timeout}
+            "/admin/queue/drain", params={"timeout": timeout}, timeout=timeout + 30
         ).json()
         return result

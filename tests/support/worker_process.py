@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from heurist.db.schema import entries
 from heurist.limits import PRIORITY_INTERACTIVE
 from heurist.store.categories import CategoryStore
 from heurist.store.entries import new_row
+from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BATCH_LINE = re.compile(
@@ -44,6 +44,7 @@ class WorkerProcess:
         **env: str,
     ) -> None:
         self.log_path = log_path
+        self.db_url = db_url
         self.env = (
             os.environ
             | {
@@ -79,14 +80,18 @@ class WorkerProcess:
             )
         return self
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        """Until the pool runs and its threads went idle (a first empty claim)."""
-        deadline = time.monotonic() + timeout
-        while "running as" not in self.log():
-            assert self.proc is not None and self.proc.poll() is None, self.log()
-            assert time.monotonic() < deadline, f"worker did not start:\n{self.log()}"
-            time.sleep(0.05)
-        time.sleep(0.5)
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Until the pool runs and its threads went idle (a first empty claim), as the
+        process reports them in the worker registry (this was a 0.5 s sleep)."""
+        assert self.proc is not None
+        proc = self.proc
+
+        def idle() -> bool:
+            assert proc.poll() is None, f"the worker process died:\n{self.log()}"
+            states = query(self.db_url, "SELECT state FROM workers WHERE pid = %s", proc.pid)
+            return len(states) == self.threads and all(s == "idle" for (s,) in states)
+
+        wait_for(idle, timeout=timeout, message=lambda: f"worker not ready:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -145,15 +150,6 @@ def query(db_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 def status_counts(db_url: str) -> dict[str, int]:
     rows = query(db_url, "SELECT embedding_status, count(*) FROM entries GROUP BY 1")
     return {str(status): int(n) for status, n in rows}
-
-
-def wait_for(predicate: Any, timeout: float, message: str, every: float = 0.05) -> float:
-    """Poll ``predicate`` until true; returns the seconds it took."""
-    started = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - started < timeout, message
-        time.sleep(every)
-    return time.monotonic() - started
 
 
 def exactly_once_report(db_url: str) -> Counter[str]:
