@@ -113,8 +113,8 @@ class PoolSignals:
         vectors: Signal | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.work = work or Signal()
-        self.vectors = vectors or Signal()
+        self.work = work if work is not None else Signal()
+        self.vectors = vectors if vectors is not None else Signal()
         self.clock = clock
         self.stop = threading.Event()
         self.outage_until = 0.0

@@ -35,7 +35,7 @@ class EntryStore:
     def __init__(self, db: Database, *, work: Signal | None = None) -> None:
         """``work`` is announced after every write that queued an entry."""
         self.db = db
-        self.work = work or Signal()
+        self.work = work if work is not None else Signal()
 
     def create(
         self,
