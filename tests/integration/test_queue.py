@@ -10,7 +10,6 @@ import dataclasses
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,24 +23,14 @@ from heurist.limits import PRIORITY_IMPORT
 from heurist.queue import sql
 from heurist.queue.control import QueueControl
 from heurist.queue.pool import WorkerPool
-from heurist.queue.worker import PoolSignals, Worker, WorkerConfig
+from heurist.queue.worker import Worker
 from heurist.signals import Signal
 from heurist.store.categories import CategoryStore
 from heurist.store.entries import EntryStore
 from tests.support.clock import FakeClock
 from tests.support.embedders import ScriptedEmbedder
+from tests.support.queue import CONFIG, drain, make_worker, rows, vector_counts
 from tests.support.wait import wait_for
-
-CONFIG = WorkerConfig(
-    batch_size=8,
-    lease_seconds=5.0,
-    heartbeat_interval=0.1,
-    poll_interval=0.1,
-    max_attempts=3,
-    retry_base=0.01,
-    retry_max=0.05,
-    outage_base=0.02,
-)
 
 
 @pytest.fixture
@@ -59,35 +48,6 @@ def add(store: EntryStore, n: int, *, text: str = "playbook", **kw: Any) -> list
         )["id"]
         for i in range(n)
     ]
-
-
-def make_worker(
-    db: Database,
-    embedder: ScriptedEmbedder,
-    *,
-    holder: str = "inst/boot/w0",
-    clock: Callable[[], float] = time.time,
-    **cfg: Any,
-) -> Worker:
-    """One worker outside a pool, on ``clock`` (a FakeClock for anything that expires)."""
-    config = dataclasses.replace(CONFIG, **cfg)
-    return Worker(db, embedder, holder=holder, config=config, signals=PoolSignals(clock=clock))
-
-
-def rows(db: Database) -> dict[str, Any]:
-    with db.read() as conn:
-        return {r.id: r for r in conn.execute(select(entries)).all()}
-
-
-def vector_counts(db: Database) -> Counter[str]:
-    with db.read() as conn:
-        return Counter(conn.execute(select(vectors.c.entry_id)).scalars().all())
-
-
-def drain(worker: Worker, rounds: int = 100) -> None:
-    for _ in range(rounds):
-        if not worker.run_once():
-            return
 
 
 def test_concurrent_claimers_take_each_row_exactly_once(db: Database, store: EntryStore) -> None:
