@@ -95,13 +95,22 @@ def test_three_worker_processes_embed_5000_entries_exactly_once(
 def test_sigkilled_worker_rows_are_reclaimed_after_the_lease(
     pg_url: str, pg_db: Database, workers: WorkerFactory
 ) -> None:
-    lease = {"HEURIST_LEASE_SECONDS": "3", "HEURIST_WORKER_POLL_INTERVAL": "0.5"}
+    poll = {"HEURIST_WORKER_POLL_INTERVAL": "0.5"}
     # One huge batch keeps the victim's rows `processing` for a while: its write-back of
-    # a thousand vectors takes long enough for the kill to land in the middle.
-    victim = workers("victim", threads=1, HEURIST_WORKER_BATCH_SIZE="1000", **lease)
+    # a thousand vectors takes long enough for the kill to land in the middle. Its lease is
+    # short, so its orphans are reclaimed soon after the kill.
+    victim = workers(
+        "victim", threads=1, HEURIST_WORKER_BATCH_SIZE="1000", HEURIST_LEASE_SECONDS="3", **poll
+    )
     victim.wait_ready()
+    # The survivors' own leases are long: with 3 s, a survivor's batch on a loaded machine
+    # outlived its lease (its heartbeat thread runs at the workers' niceness), the other
+    # survivor took a row over, and the first one's log line said 15 of 16 embedded.
     survivors = [
-        workers(f"s{n}", threads=2, HEURIST_WORKER_BATCH_SIZE="16", **lease) for n in (1, 2)
+        workers(
+            f"s{n}", threads=2, HEURIST_WORKER_BATCH_SIZE="16", HEURIST_LEASE_SECONDS="60", **poll
+        )
+        for n in (1, 2)
     ]
     for proc in survivors:
         proc.wait_ready()
