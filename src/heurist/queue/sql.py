@@ -201,6 +201,27 @@ def release(
     return int(result.rowcount)
 
 
+def release_held(conn: Connection, *, worker: str, not_before: float) -> int:
+    """Everything ``worker`` holds goes back to ``pending``, the claim's attempt refunded.
+
+    After a database fault a worker cannot know what it holds: a claim can commit while
+    its answer is lost, a write-back can commit or not. So it gives back every row still
+    claimed under its id (ids are unique per worker life). Guarded like completion:
+    rows it no longer holds (completed, edited, taken over after a lease expiry) are
+    not touched. The database's fault is not the entry's: no attempt is burnt.
+    """
+    result = conn.execute(
+        text(
+            """UPDATE entries SET embedding_status = 'pending', claimed_by = NULL,
+                claimed_at = NULL, lease_expires_at = NULL, next_attempt_at = :not_before,
+                attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE attempts END
+            WHERE claimed_by = :worker AND embedding_status = 'processing'"""
+        ),
+        {"worker": worker, "not_before": not_before},
+    )
+    return int(result.rowcount)
+
+
 def release_instance(
     conn: Connection, *, instance_prefix: str, keep_prefix: str | None = None
 ) -> int:
