@@ -19,6 +19,7 @@ that means "the database cannot serve now" leaves this module as
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -56,6 +57,10 @@ class Database:
         self.engine: Engine = _make_engine(url, echo=echo)
         self._probe: Probe | None = None
         self._probe_lock = threading.Lock()
+        # When a write was last refused for a full disk: for /health, whose probe only
+        # reads (reads keep working on a full disk). Not cleared by the next write that
+        # commits: a small one may still fit where a larger one does not.
+        self.last_storage_full: float | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -64,10 +69,14 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A short write transaction; commits on success, rolls back on error."""
-        with translated(), self.engine.connect() as conn:
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                yield conn
+        try:
+            with translated(), self.engine.connect() as conn:
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+                with conn.begin():
+                    yield conn
+        except StorageFull:
+            self.last_storage_full = time.time()
+            raise
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

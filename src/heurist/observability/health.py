@@ -13,12 +13,14 @@ Then the report is a 503 that still shows this process's workers and wake-ups.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from anyio.to_thread import run_sync
 from sqlalchemy import Connection
 
+from heurist.clock import iso
 from heurist.db.faults import DatabaseFault
 from heurist.queue import sql
 from heurist.store import vectors as vector_store
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 
 LIVE_STATUSES = (sql.PENDING, sql.PROCESSING, sql.FAILED)
 DATABASE_DEADLINE = 0.8  # seconds; the whole answer stays under one
+# A write refused for a full disk keeps /health degraded this long (seconds).
+STORAGE_FULL_WINDOW = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +91,7 @@ def _report(rt: Runtime, state: DatabaseState) -> dict[str, Any]:
     paused = bool(flag.get("operator_paused")) or (flag.get("import_paused_until") or 0) > now
     body: dict[str, Any] = {
         "status": "ok",
-        "database": {"ok": True, "dialect": rt.db.dialect},
+        "database": _database(rt, reasons),
         "model": _model(rt, reasons),
         "index": _index(rt, state.last_change, reasons),
         "queue": {
@@ -106,6 +110,20 @@ def _report(rt: Runtime, state: DatabaseState) -> dict[str, Any]:
     body["status"] = "degraded" if reasons else "ok"
     body["reasons"] = reasons
     return body
+
+
+def _database(rt: Runtime, reasons: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"ok": True, "dialect": rt.db.dialect}
+    refused = rt.db.last_storage_full
+    if refused is not None:
+        out["last_storage_full"] = iso(refused)
+        ago = time.time() - refused
+        if ago < STORAGE_FULL_WINDOW:
+            reasons.append(
+                f"database disk full: a write was refused for lack of space {ago:.0f} s ago "
+                "(writes answer 507 until space is freed; reads still work)"
+            )
+    return out
 
 
 def _model(rt: Runtime, reasons: list[str]) -> dict[str, Any]:
