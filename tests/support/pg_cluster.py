@@ -24,7 +24,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,10 +61,19 @@ def require_bindir() -> Path:
 
 
 class PrivateCluster:
-    def __init__(self, bindir: Path, root: Path, options: dict[str, str]) -> None:
+    def __init__(
+        self,
+        bindir: Path,
+        root: Path,
+        options: dict[str, str],
+        *,
+        data: Path | None = None,
+        initdb_args: Sequence[str] = (),
+    ) -> None:
         self.bindir = bindir
         self.root = root
-        self.data = root / "data"
+        self.data = data or root / "data"
+        self.initdb_args = tuple(initdb_args)
         self.log = root / "postgres.log"
         self.port = free_port()
         self.options = options
@@ -75,7 +84,7 @@ class PrivateCluster:
 
     def initdb(self) -> None:
         self._run("initdb", "-D", str(self.data), "-U", OWNER, "-A", "trust", "-E", "UTF8",
-                  "--locale=C", "--no-sync", "--no-instructions")  # fmt: skip
+                  "--locale=C", "--no-sync", "--no-instructions", *self.initdb_args)  # fmt: skip
 
     def start(self) -> None:
         settings = {
@@ -118,14 +127,24 @@ class PrivateCluster:
 
 
 @contextmanager
-def private_cluster(options: dict[str, str] | None = None) -> Iterator[PrivateCluster]:
-    """A fresh cluster, started; stopped and deleted afterwards, whatever happened."""
+def private_cluster(
+    options: dict[str, str] | None = None,
+    *,
+    data: Path | None = None,
+    initdb_args: Sequence[str] = (),
+) -> Iterator[PrivateCluster]:
+    """A fresh cluster, started; stopped and deleted afterwards, whatever happened.
+
+    ``data`` puts the data directory elsewhere than the temp dir (say, on a small
+    filesystem), ``initdb_args`` adds to initdb's (``--waldir=...``).
+    """
     bindir = require_bindir()
     root = Path(tempfile.mkdtemp(prefix="heurist-pg-"))
-    if os.geteuid() == 0:
-        owner = pwd.getpwnam(OWNER)
-        os.chown(root, owner.pw_uid, owner.pw_gid)
-    cluster = PrivateCluster(bindir, root, {**DEFAULT_OPTIONS, **(options or {})})
+    for path in (root, data):
+        if path is not None and path.exists():
+            give_to_owner(path)
+    options = {**DEFAULT_OPTIONS, **(options or {})}
+    cluster = PrivateCluster(bindir, root, options, data=data, initdb_args=initdb_args)
     try:
         cluster.initdb()
         _start_on_a_free_port(cluster)
@@ -134,6 +153,13 @@ def private_cluster(options: dict[str, str] | None = None) -> Iterator[PrivateCl
         if cluster.running:
             cluster.stop(mode="immediate")
         shutil.rmtree(root, ignore_errors=True)
+
+
+def give_to_owner(path: Path) -> None:
+    """PostgreSQL runs as its own user when the tests run as root: it owns its dirs."""
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam(OWNER)
+        os.chown(path, owner.pw_uid, owner.pw_gid)
 
 
 def _start_on_a_free_port(cluster: PrivateCluster, tries: int = 3) -> None:
