@@ -157,6 +157,11 @@ class PoolSignals:
             )
         return delay
 
+    def database_seen(self) -> None:
+        """Something committed (a wake-up): end the database backoff, try at once."""
+        with self._lock:
+            self.database_until = 0.0
+
     def database_ok(self) -> None:
         with self._lock:
             since, self.database_down_since = self.database_down_since, None
@@ -209,9 +214,14 @@ class Worker:
         try:
             while not self.signals.stop.is_set():
                 generation = self.signals.wakeup.generation
-                if not self._run_surviving_faults():
-                    timeout = self.signals.outage_remaining() or self.config.poll_interval
-                    self.signals.wakeup.wait(generation, timeout)
+                backoff = self.signals.outage_remaining()
+                if backoff <= 0:
+                    if self._run_surviving_faults():
+                        continue
+                    backoff = self.signals.outage_remaining()
+                if self.signals.wakeup.wait(generation, backoff or self.config.poll_interval):
+                    # A wake-up follows a write that committed: the database is back.
+                    self.signals.database_seen()
         finally:
             self.heartbeat.stop()
             self.stats.alive = False
