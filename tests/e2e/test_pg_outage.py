@@ -10,6 +10,7 @@ to see the table the closing note quotes.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,6 +116,7 @@ def test_postgres_outage_is_survived_without_a_restart(
     assert rt.notify.state()["connections"] >= 2
     drained = server.admin.post("/admin/queue/drain", params={"timeout": 120}).json()
     assert drained == {"status": "drained", "remaining": 0}
+    drained_at = time.monotonic()
 
     # Every 201 embedded exactly once, nothing failed, no attempt burnt, no worker restarted.
     facts = entry_facts(db_url)
@@ -149,4 +151,4 @@ def test_postgres_outage_is_survived_without_a_restart(
     assert all(s <= sync.low_water or s in sync.applied_above for s in seqs)
     assert httpx.get(f"{server.url}/health").json()["database"]["ok"]
 
-    print("\n" + render(summarize(result, facts)))
+    print("\n" + render(summarize(result, facts, drained_at=drained_at)))

@@ -236,8 +236,13 @@ def entry_facts(db_url: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def summarize(outage: Outage, facts: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
-    """The closing table: what the clients saw, and what the store holds."""
+def summarize(
+    outage: Outage, facts: dict[str, dict[str, Any]], *, drained_at: float
+) -> list[tuple[str, str]]:
+    """The closing table: what the clients saw, and what the store holds.
+
+    ``drained_at`` is when a drain after the outage found nothing left to embed.
+    """
     during = outage.during()
     acked = {c.entry_id for c in outage.calls if c.status == 201}
     once = [
@@ -267,6 +272,7 @@ def summarize(outage: Outage, facts: dict[str, dict[str, Any]]) -> list[tuple[st
         ("longest request while down", f"{max(c.seconds for c in during) * 1000:.0f} ms"),
         ("longest /health while down", f"{max((c.seconds for c in during if c.kind == 'health'), default=0) * 1000:.0f} ms"),
         ("time to recover (first 201 after restart)", f"{outage.recovery_seconds:.2f} s"),
+        ("queue drained (after restart)", f"{drained_at - outage.up_at:.1f} s"),
         ("writes acknowledged (201)", str(len(acked))),
         ("acknowledged and embedded exactly once", str(len(once))),
         ("entries in the store / embedded", f"{len(facts)} / {sum(f['status'] == 'embedded' for f in facts.values())}"),

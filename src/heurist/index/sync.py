@@ -217,7 +217,7 @@ class IndexSyncLoop:
                 self._tick()
             except DatabaseFault as fault:
                 # Nothing is lost: the next pass resumes from the low-water mark.
-                self._faults.failed(fault.reason, "search answers from the index as it is")
+                self._faults.failed(fault.reason, "the index keeps what it has meanwhile")
                 self._delay = max(self.interval, min(FAULT_BACKOFF_MAX, self._delay * 2))
                 continue
             except Exception:  # the loop must survive a bad pass; the next one retries
