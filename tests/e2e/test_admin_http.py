@@ -228,8 +228,13 @@ def test_health_answers_503_when_postgres_goes_away(pg_url: str, tmp_path) -> No
                 (name,),
             )
         response = server.client.get("/health")
-        assert response.status_code == 503
-        assert response.json()["reasons"] == ["database unreachable"]
+        assert response.status_code == 503 and response.headers["retry-after"] == "5"
+        reasons = response.json()["reasons"]
+        assert reasons[0] == "database unreachable: cannot reach the database server"
+        # The data API says the same in the error shape, with Retry-After.
+        refused = server.client.get("/api/v1/categories")
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
+        assert refused.json()["error"]["code"] == "database_unavailable"
         metrics = server.client.get("/metrics")
         assert metrics.status_code == 200 and "heurist_database_up 0.0" in metrics.text
     finally:

@@ -110,6 +110,29 @@ def test_late_commit_of_a_lower_change_number_is_not_skipped(db: Database, setup
     assert [h.entry_id for h in found] == [late_row["id"]]
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_gap_filled_above_the_low_water_mark_is_no_longer_counted(db: Database, setup) -> None:
+    """Two lower numbers held open; the higher of them commits: one gap remains, not two."""
+    _, index, sync = setup
+    rows = [new_row("experience", fields(t), priority=0, entry_id=None) for t in ("a", "b")]
+    with db.engine.connect() as first, db.engine.connect() as second:
+        held = [(first, first.begin()), (second, second.begin())]
+        for (conn, _), row in zip(held, rows, strict=True):
+            conn.execute(insert(entries).values(**row))
+            store_vector(conn, row["id"], row["title"])
+        embedded_entry(db, "top")  # the highest number commits first
+        sync.sync()
+        assert len(sync.gaps) == 2
+        held[1][1].commit()  # the second lowest number fills its gap
+        sync.sync()
+        assert len(index) == 2
+        assert len(sync.gaps) == 1, sync.gaps
+        assert sync.lag()["changes_behind"] == 1
+        held[0][1].commit()
+    sync.sync()
+    assert (len(index), sync.gaps, sync.lag()["changes_behind"]) == (3, {}, 0)
+
+
 def test_rolled_back_number_is_given_up_after_the_timeout(db: Database, setup) -> None:
     _, index, sync = setup
     sync.gap_timeout = 0.0

@@ -1,8 +1,10 @@
 """The one place where errors become HTTP responses.
 
 Shape: ``{"error": {"code": "...", "message": "...", "details": ...}}``. Typed
-errors map to 4xx; anything unexpected is logged with its traceback and answers a
-500 that names no internals.
+errors map to 4xx; a database fault (translated once in ``heurist.db.faults``) to a
+503 with ``Retry-After`` when the database is unavailable, or a 507 when its disk is
+full; anything unexpected is logged with its traceback and answers a 500 that names
+no internals.
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from heurist.db.engine import DatabaseUnavailable
+from heurist.db.faults import (
+    RETRY_AFTER_SECONDS,
+    DatabaseFault,
+    DatabaseUnavailable,
+    StorageFull,
+)
 from heurist.errors import (
     AuthError,
     Conflict,
@@ -34,6 +41,7 @@ STATUS: dict[type[HeuristError], int] = {
     InvalidInput: 422,
     AuthError: 401,
     DatabaseUnavailable: 503,
+    StorageFull: 507,
 }
 
 
@@ -51,9 +59,16 @@ def _status_for(exc: HeuristError) -> int:
 async def _heurist_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HeuristError)
     status = _status_for(exc)
-    if status >= 500:
+    headers: dict[str, str] | None = None
+    if isinstance(exc, DatabaseFault):
+        # Expected in an outage: one line with the driver's text, no traceback.
+        log.warning("request answered %d: %s", status, exc.reason)
+    elif status >= 500:
         log.error("request failed: %s", exc.message)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return JSONResponse(
         error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers
     )

@@ -5,24 +5,47 @@ that returned survives a power cut, foreign keys on, and a busy timeout. Write
 transactions start with ``BEGIN IMMEDIATE``: a deferred transaction that reads and
 then writes can fail at once with SQLITE_BUSY when another writer got in between,
 which the busy timeout does not cover.
+
+PostgreSQL: a request never waits long for a connection. A connection attempt gives
+up after ``PG_CONNECT_TIMEOUT`` seconds, a checkout from a full pool after
+``PG_POOL_TIMEOUT``, and TCP keepalives notice a server that vanished without closing
+its sockets; statements themselves have no time limit.
+
+Every transaction goes through :func:`heurist.db.faults.translated`: a driver error
+that means "the database cannot serve now" leaves this module as
+``DatabaseUnavailable`` or ``StorageFull``, once, for every caller.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 
-from heurist.errors import StoreError
+from heurist.db.faults import DatabaseFault, DatabaseUnavailable, StorageFull, translated
+from heurist.db.probe import Probe
+
+__all__ = ["Database", "DatabaseFault", "DatabaseUnavailable", "StorageFull"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-
-
-class DatabaseUnavailable(StoreError):
-    code = "database_unavailable"
+PG_CONNECT_TIMEOUT = 3  # seconds per connection attempt (psycopg's floor is 2)
+PG_POOL_TIMEOUT = 5.0  # seconds a request waits for a pooled connection
+# A server gone without closing its sockets (a cut network) is noticed in ~25 s.
+PG_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+# The probe (/health) has a small pool of its own, so a saturated request pool or a
+# hung connection never makes the health check wait.
+PROBE_CONNECT_TIMEOUT = 2
+PROBE_POOL_TIMEOUT = 1.0
+PROBE_BUSY_TIMEOUT_MS = 1_000
 
 
 class Database:
@@ -32,6 +55,12 @@ class Database:
         self.url = url
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         self.engine: Engine = _make_engine(url, echo=echo)
+        self._probe: Probe | None = None
+        self._probe_lock = threading.Lock()
+        # When a write was last refused for a full disk: for /health, whose probe only
+        # reads (reads keep working on a full disk). Not cleared by the next write that
+        # commits: a small one may still fit where a larger one does not.
+        self.last_storage_full: float | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -40,43 +69,72 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A short write transaction; commits on success, rolls back on error."""
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                yield conn
+        try:
+            with translated(), self.engine.connect() as conn:
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+                with conn.begin():
+                    yield conn
+        except StorageFull:
+            self.last_storage_full = time.time()
+            raise
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only snapshot (on SQLite WAL it never blocks nor is blocked by the writer)."""
-        with self.engine.connect() as conn, conn.begin():
+        with translated(), self.engine.connect() as conn, conn.begin():
             yield conn
 
+    @property
+    def probe(self) -> Probe:
+        """Reads bounded by a deadline, on a small engine of their own (for /health)."""
+        with self._probe_lock:
+            if self._probe is None:
+                self._probe = Probe(_make_engine(self.url, echo=False, probe=True))
+            return self._probe
+
     def ping(self) -> None:
-        try:
-            with self.read() as conn:
-                conn.exec_driver_sql("SELECT 1")
-        except (OperationalError, DBAPIError) as exc:
-            raise DatabaseUnavailable(f"database unreachable: {exc.orig}") from exc
+        """Raises DatabaseUnavailable (or StorageFull) when the database cannot serve."""
+        with self.read() as conn:
+            conn.exec_driver_sql("SELECT 1")
 
     def dispose(self) -> None:
         self.engine.dispose()
+        with self._probe_lock:
+            if self._probe is not None:
+                self._probe.dispose()
+                self._probe = None
 
 
-def _make_engine(url: str, *, echo: bool) -> Engine:
+def _make_engine(url: str, *, echo: bool, probe: bool = False) -> Engine:
     if url.startswith("sqlite"):
-        return _sqlite_engine(url, echo=echo)
+        return _sqlite_engine(url, echo=echo, probe=probe)
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    given = make_url(url).query  # what the URL says wins over our defaults
+    defaults: dict[str, Any] = {
+        "connect_timeout": PROBE_CONNECT_TIMEOUT if probe else PG_CONNECT_TIMEOUT,
+        **PG_KEEPALIVES,
+    }
+    return create_engine(
+        url,
+        echo=echo,
+        pool_size=1 if probe else 10,
+        max_overflow=1 if probe else 20,
+        pool_timeout=PROBE_POOL_TIMEOUT if probe else PG_POOL_TIMEOUT,
+        pool_pre_ping=True,
+        connect_args={k: v for k, v in defaults.items() if k not in given},
+    )
 
 
-def _sqlite_engine(url: str, *, echo: bool) -> Engine:
+def _sqlite_engine(url: str, *, echo: bool, probe: bool) -> Engine:
+    busy_ms = PROBE_BUSY_TIMEOUT_MS if probe else SQLITE_BUSY_TIMEOUT_MS
     engine = create_engine(
         url,
         echo=echo,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-        pool_size=8,
-        max_overflow=16,
+        connect_args={"check_same_thread": False, "timeout": busy_ms / 1000},
+        pool_size=1 if probe else 8,
+        max_overflow=1 if probe else 16,
+        **({"pool_timeout": PROBE_POOL_TIMEOUT} if probe else {}),
     )
 
     @event.listens_for(engine, "connect")
@@ -87,7 +145,7 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.close()
 
     @event.listens_for(engine, "begin")

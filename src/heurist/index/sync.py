@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from heurist.db.engine import Database
+from heurist.db.faults import DatabaseFault, FaultLog
 from heurist.index import vectors as vector_store
 from heurist.index.faiss_index import VectorIndex
 from heurist.signals import Signal
@@ -31,6 +32,8 @@ CHANGE_RETENTION_SECONDS = 24 * 3600.0
 REBUILD_REPLAY = 1_000
 PAGE = 10_000
 CHECK_EVERY_SECONDS = 30.0
+# While the database is down the loop retries less often, but catches up within seconds.
+FAULT_BACKOFF_MAX = 5.0
 
 
 class IndexSync:
@@ -124,7 +127,10 @@ class IndexSync:
                 break
             mark = nxt
         self.low_water = mark
-        self.gaps = {seq: t for seq, t in self.gaps.items() if seq > mark}
+        # A gap applied since it was noticed is no longer one (it stayed counted before).
+        self.gaps = {
+            seq: t for seq, t in self.gaps.items() if seq > mark and seq not in self.applied_above
+        }
         for seq in range(mark + 1, top):
             if seq not in self.applied_above:
                 self.gaps.setdefault(seq, now)
@@ -173,6 +179,8 @@ class IndexSyncLoop:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="index-sync", daemon=True)
         self._last_check = time.monotonic()
+        self._faults = FaultLog(log, "index sync")
+        self._delay = interval
 
     def start(self) -> None:
         self._thread.start()
@@ -186,14 +194,22 @@ class IndexSyncLoop:
         # Noted before each pass: vectors announced during a pass make the next wait return.
         generation = self.vectors.generation
         while not self._stop.is_set():
-            self.vectors.wait(generation, self.interval)
+            self.vectors.wait(generation, self._delay)
             generation = self.vectors.generation
             if self._stop.is_set():
                 return
             try:
                 self._tick()
+            except DatabaseFault as fault:
+                # Nothing is lost: the next pass resumes from the low-water mark.
+                self._faults.failed(fault.reason, "the index keeps what it has meanwhile")
+                self._delay = max(self.interval, min(FAULT_BACKOFF_MAX, self._delay * 2))
+                continue
             except Exception:  # the loop must survive a bad pass; the next one retries
                 log.exception("index sync pass failed; retrying in %.1fs", self.interval)
+            else:
+                self._faults.recovered()
+            self._delay = self.interval
 
     def _tick(self) -> None:
         if time.monotonic() - self._last_check > CHECK_EVERY_SECONDS:

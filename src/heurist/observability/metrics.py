@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy.exc import SQLAlchemyError
 
-from heurist.errors import StoreError
+from heurist.db.faults import DatabaseFault
 from heurist.queue.worker import BatchReport
 
 if TYPE_CHECKING:
@@ -113,8 +112,8 @@ class RuntimeCollector(Collector):
         up = GaugeMetricFamily("heurist_database_up", "1 if the last scrape reached the database.")
         try:
             families = list(self._database())
-        except (StoreError, SQLAlchemyError) as exc:
-            log.warning("metrics scrape could not read the database: %s", exc)
+        except DatabaseFault as fault:
+            log.warning("metrics scrape could not read the database: %s", fault.reason)
             up.add_metric([], 0)
             yield up
             return

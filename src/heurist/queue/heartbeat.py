@@ -11,9 +11,8 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from heurist.db.engine import Database
+from heurist.db.faults import DatabaseFault, FaultLog
 from heurist.queue import sql
 
 log = logging.getLogger(__name__)
@@ -39,6 +38,7 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{holder}", daemon=True)
         self.beats = 0
+        self._faults = FaultLog(log, f"lease renewal of {holder}")
 
     def start(self) -> None:
         self._thread.start()
@@ -72,7 +72,9 @@ class Heartbeat:
                     now=self.clock(),
                     lease_seconds=self.lease_seconds,
                 )
-            self.beats += 1
-        except SQLAlchemyError as exc:
+        except DatabaseFault as fault:
             # The next beat retries; the lease is long enough to survive a missed one.
-            log.warning("heartbeat of %s failed, will retry: %s", self.holder, exc)
+            self._faults.failed(fault.reason)
+            return
+        self.beats += 1
+        self._faults.recovered()

@@ -27,9 +27,9 @@ from functools import partial
 import psycopg
 from psycopg import sql as pgsql
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from heurist.db.engine import Database
+from heurist.db.faults import DatabaseFault, FaultLog
 from heurist.signals import Signal
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,8 @@ VECTORS_CHANNEL = "heurist_vectors"
 CHANNELS = (QUEUE_CHANNEL, VECTORS_CHANNEL)
 LISTEN_TIMEOUT = 1.0  # how often the listener looks at its stop flag
 BACKOFF_MIN = 0.5
-BACKOFF_MAX = 30.0
+# Short, so wake-ups come back within seconds of the database (a reconnect is cheap).
+BACKOFF_MAX = 5.0
 JOIN_SECONDS = 5.0
 
 
@@ -105,6 +106,7 @@ class _Listener:
         self.received = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pg-listen", daemon=True)
+        self._faults = FaultLog(log, "LISTEN connection")
 
     def start(self) -> None:
         self._thread.start()
@@ -123,10 +125,9 @@ class _Listener:
             except psycopg.Error as exc:
                 if self.connections > before:
                     delay = BACKOFF_MIN  # it was up: a fresh loss, retry soon
-                log.warning(
-                    "LISTEN connection lost (%s); reconnecting in %.1fs, polling meanwhile",
-                    str(exc).strip()[:200],
-                    delay,
+                self._faults.failed(
+                    " ".join(str(exc).split())[:200],
+                    f"reconnecting with backoff (up to {self.backoff_max:g}s), polling meanwhile",
                 )
             self.connected = False
             if self._stop.wait(delay):
@@ -148,6 +149,7 @@ class _Listener:
                 conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(channel)))
             self.connected = True
             self.connections += 1
+            self._faults.recovered()
             log.info("listening on %s (connection %d)", ", ".join(CHANNELS), self.connections)
             if self.connections > 1:
                 self.owner.reconnected()
@@ -169,6 +171,7 @@ class _Sender:
         self._event = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pg-notify", daemon=True)
+        self._faults = FaultLog(log, "NOTIFY")
 
     def start(self) -> None:
         self._thread.start()
@@ -212,8 +215,9 @@ class _Sender:
                         text("SELECT pg_notify(:channel, :payload)"),
                         {"channel": channel, "payload": self.origin},
                     )
-        except SQLAlchemyError as exc:
-            log.warning("NOTIFY %s failed (%s); workers fall back to polling", channels, exc)
+        except DatabaseFault as fault:
+            self._faults.failed(fault.reason, "other processes' workers fall back to polling")
             return False
+        self._faults.recovered()
         self.sent += len(channels)
         return True

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from heurist.db.engine import Database
+from heurist.db.faults import DatabaseFault
 from heurist.embedding.base import Embedder
 from heurist.limits import PRIORITY_REEMBED
 from heurist.queue import sql
@@ -135,8 +136,14 @@ class WorkerPool:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        with self.db.write() as conn:
-            released = sql.release_instance(conn, instance_prefix=self.prefix)
+        try:
+            with self.db.write() as conn:
+                released = sql.release_instance(conn, instance_prefix=self.prefix)
+        except DatabaseFault as fault:
+            # The shutdown goes on: the next start of this instance releases them at
+            # once, and any other worker takes them when their lease expires.
+            log.warning("could not release the rows still held at shutdown: %s", fault.reason)
+            released = 0
         if released:
             log.info("released %d rows still held at shutdown", released)
         if self.reporter is not None:

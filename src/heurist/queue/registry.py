@@ -15,9 +15,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from heurist.db.engine import Database
+from heurist.db.faults import DatabaseFault, FaultLog
 from heurist.queue import sql
 from heurist.queue.worker import WorkerStats
 
@@ -44,6 +43,7 @@ class WorkerReporter:
         self.started_at = clock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="worker-reporter", daemon=True)
+        self._faults = FaultLog(log, "reporting worker state")
 
     def start(self) -> None:
         self.report()
@@ -65,8 +65,10 @@ class WorkerReporter:
             with self.db.write() as conn:
                 sql.report_workers(conn, rows)
                 sql.prune_workers(conn, before=now - FORGET_AFTER_SECONDS)
-        except SQLAlchemyError as exc:  # liveness only: the next report retries
-            log.warning("could not report worker state: %s", exc)
+        except DatabaseFault as fault:  # liveness only: the next report retries
+            self._faults.failed(fault.reason)
+            return
+        self._faults.recovered()
 
     def _row(self, s: WorkerStats, now: float, final: bool) -> dict[str, Any]:
         return {

@@ -23,7 +23,9 @@ Transitions, one function each:
 - ``heartbeat``: extends the lease of what a holder still holds.
 - ``mark_embedded``: processing -> embedded, guarded by revision and holder.
 - ``mark_failed_attempt``: processing -> pending after a backoff, or failed.
-- ``release`` (one holder's rows: an outage, with the attempt refunded), ``release_instance``
+- ``release`` (one holder's rows: an outage, with the attempt refunded), ``release_held``
+  (everything one holder still holds, after a database fault, attempts refunded),
+  ``release_instance``
   (a crashed or stopping process's rows), ``requeue_stale`` (expired leases, on demand):
   processing -> pending.
 - ``retry_failed``: failed -> pending; ``requeue_model_change``: embedded by another model ->
@@ -277,6 +279,26 @@ def release(
     ).bindparams(bindparam("ids", expanding=True))
     result = conn.execute(
         stmt, {"holder": holder, "ids": list(ids), "not_before": not_before, "refund": refund}
+    )
+    return int(result.rowcount)
+
+
+def release_held(conn: Connection, *, holder: str, not_before: float) -> int:
+    """Everything ``holder`` holds goes back to ``pending``, the claim's attempt refunded.
+
+    After a database fault a worker cannot know what it holds: a claim can commit while
+    its answer is lost, a write-back can commit or not. So it gives back every row still
+    claimed under its id (ids are unique per worker life). Guarded like completion:
+    rows it no longer holds (completed, edited, taken over after a lease expiry) are
+    not touched. The database's fault is not the entry's: no attempt is burnt.
+    """
+    result = conn.execute(
+        text(
+            f"""UPDATE entries SET {_RELEASE}, next_attempt_at = :not_before,
+                attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE attempts END
+            WHERE claimed_by = :holder AND embedding_status = 'processing'"""
+        ),
+        {"holder": holder, "not_before": not_before},
     )
     return int(result.rowcount)
 

@@ -6,6 +6,12 @@
 A failing batch is split in halves until the poison entry stands alone, so it fails
 by itself and its neighbours are embedded. A provider outage releases the batch
 without burning attempts and backs the whole pool off (DESIGN §3.6).
+
+A database fault (the server down, its disk full) is the same kind of event: the
+pool backs off (``DATABASE_BACKOFF_BASE`` doubling to ``DATABASE_BACKOFF_MAX``), the
+worker is not restarted, and before it claims again it gives back whatever it held
+with the attempt refunded (``sql.release_held``). Nothing is marked failed because
+the database could not be written.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Protocol
 import numpy as np
 
 from heurist.db.engine import Database
+from heurist.db.faults import DatabaseFault
 from heurist.domain.vocabulary import EmbeddingStatus
 from heurist.embedding.base import Embedder
 from heurist.embedding.embedded_text import chunks_for
@@ -33,6 +40,10 @@ from heurist.queue.heartbeat import Heartbeat
 from heurist.signals import Signal
 
 log = logging.getLogger(__name__)
+
+# Short, so the workers resume within seconds of the database coming back.
+DATABASE_BACKOFF_BASE = 0.5
+DATABASE_BACKOFF_MAX = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +115,8 @@ def lower_priority(nice: int) -> None:
 
 class PoolSignals:
     """What a worker shares with its pool: the clock, stop, the signals it waits on (new
-    work) and announces (new vectors), the outage backoff, and the batch observers."""
+    work) and announces (new vectors), the outage backoffs (provider and database), and the
+    batch observers."""
 
     def __init__(
         self,
@@ -119,6 +131,9 @@ class PoolSignals:
         self.stop = threading.Event()
         self.outage_until = 0.0
         self.outage_delay = 0.0
+        self.database_down_since: float | None = None
+        self.database_until = 0.0
+        self.database_delay = 0.0
         self._lock = threading.Lock()
         self.on_batch: list[Callable[[BatchReport], None]] = []
 
@@ -134,8 +149,43 @@ class PoolSignals:
         with self._lock:
             self.outage_delay = 0.0
 
+    def database_down(self, fault: DatabaseFault) -> float:
+        """A worker met a database fault: the whole pool waits, then tries again."""
+        with self._lock:
+            first = self.database_down_since is None
+            if first:
+                self.database_down_since = self.clock()
+            self.database_delay = min(
+                DATABASE_BACKOFF_MAX,
+                self.database_delay * 2 if self.database_delay else DATABASE_BACKOFF_BASE,
+            )
+            self.database_until = self.clock() + self.database_delay
+            delay = self.database_delay
+        if first:
+            log.warning(
+                "database fault (%s); workers back off %.1fs, doubling up to %.0fs, "
+                "count no attempt and mark nothing failed",
+                fault.reason,
+                delay,
+                DATABASE_BACKOFF_MAX,
+            )
+        return delay
+
+    def database_seen(self) -> None:
+        """Something committed (a wake-up): end the database backoff, try at once."""
+        with self._lock:
+            self.database_until = 0.0
+
+    def database_ok(self) -> None:
+        with self._lock:
+            since, self.database_down_since = self.database_down_since, None
+            self.database_delay = self.database_until = 0.0
+        if since is not None:
+            log.info("database back after %.1fs: workers resume", self.clock() - since)
+
     def outage_remaining(self) -> float:
-        return max(0.0, self.outage_until - self.clock())
+        now = self.clock()
+        return max(0.0, self.outage_until - now, self.database_until - now)
 
 
 class Worker:
@@ -157,6 +207,8 @@ class Worker:
         self.clock = signals.clock
         self.stats = stats or WorkerStats(slot=holder, holder=holder)
         self.rng = random.Random()
+        # After a database fault, what this worker holds is unknown until given back.
+        self._unsettled = False
         # Per batch, for the report: write-to-embedded lags and attempts sent back to retry.
         self._lags: list[float] = []
         self._retried = 0
@@ -176,19 +228,37 @@ class Worker:
         try:
             while not self.signals.stop.is_set():
                 generation = self.signals.work.generation
-                if not self.run_once():
-                    timeout = self.signals.outage_remaining() or self.config.poll_interval
-                    self.signals.work.wait(generation, timeout)
+                backoff = self.signals.outage_remaining()
+                if backoff <= 0:
+                    if self._run_surviving_faults():
+                        continue
+                    backoff = self.signals.outage_remaining()
+                if self.signals.work.wait(generation, backoff or self.config.poll_interval):
+                    # A wake-up follows a write that committed: the database is back.
+                    self.signals.database_seen()
         finally:
             self.heartbeat.stop()
             self.stats.alive = False
             self.stats.state = "stopped"
 
+    def _run_surviving_faults(self) -> bool:
+        try:
+            return self.run_once()
+        except DatabaseFault as fault:
+            self._unsettled = True
+            self.stats.state = "waiting for db"  # fits workers.state (16)
+            self.signals.database_down(fault)
+            return False
+
     def run_once(self) -> bool:
         """Claim and process one batch; False when there was nothing to do."""
         if self.signals.outage_remaining() > 0:
             return False
+        if self._unsettled:
+            self._settle()
         batch = self.claim()
+        if self.signals.database_down_since is not None:
+            self.signals.database_ok()
         if not batch:
             self.stats.paused = self._paused()
             self.stats.state = "paused" if self.stats.paused else "idle"
@@ -356,6 +426,18 @@ class Worker:
                 ids=[j.claim.id for j in jobs],
                 not_before=self.clock() + delay,
                 refund=True,
+            )
+
+    def _settle(self) -> None:
+        """Give back whatever this worker held when the database failed, attempts refunded."""
+        with self.db.write() as conn:
+            released = sql.release_held(conn, holder=self.holder, not_before=self.clock())
+        self._unsettled = False
+        if released:
+            log.info(
+                "worker %s: gave back %d entries held when the database failed (attempts refunded)",
+                self.holder,
+                released,
             )
 
     def _paused(self) -> bool:
