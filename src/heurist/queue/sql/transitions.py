@@ -1,46 +1,7 @@
-"""Every statement the embedding queue runs, by name: the queue's state machine (DESIGN §3).
-
-The status column of ``entries`` is the queue; there is no broker::
-
-    pending ──claim──► processing ──mark_embedded──────► embedded
-       ▲                 │   │  ▲
-       │                 │   │  └─ claim: another holder takes over an expired lease
-       └─────────────────┘   └────mark_failed_attempt──► failed   (attempts used up, or
-     release, release_instance,                                   an error that cannot heal)
-     requeue_stale, mark_failed_attempt
-     (attempts left: after a backoff)
-
-    requeued (a write or an import, from any state), retry_failed (from failed) and
-    requeue_model_change (from embedded) go back to pending with fresh attempts.
-
-Transitions, one function each:
-
-- ``requeued`` (values, not a statement): the write path (``store/entries.py``) and the import
-  (``transfer/importer.py``) put an entry with new text back as ``pending`` at a new revision
-  with fresh attempts, from any state. A worker holding the old revision can no longer
-  complete it: completion matches the revision.
-- ``claim``: pending (due) or processing with an expired lease -> processing, for one holder.
-- ``heartbeat``: extends the lease of what a holder still holds.
-- ``mark_embedded``: processing -> embedded, guarded by revision and holder.
-- ``mark_failed_attempt``: processing -> pending after a backoff, or failed.
-- ``release`` (one holder's rows: an outage, with the attempt refunded), ``release_held``
-  (everything one holder still holds, after a database fault, attempts refunded),
-  ``release_instance``
-  (a crashed or stopping process's rows), ``requeue_stale`` (expired leases, on demand):
-  processing -> pending.
-- ``retry_failed``: failed -> pending; ``requeue_model_change``: embedded by another model ->
-  pending, at low priority. Both with fresh attempts, like ``requeued``.
-
-Every way back to ``pending`` with fresh attempts uses ``REQUEUED`` (attempts 0, no error,
-due at once, no holder); every way out of ``processing`` drops the claim (``_DROP_CLAIM``).
-
-The pause is the ``queue_control`` row: ``_PAUSED`` is the rule inside the claim, and
-``PauseFlag.paused`` the same rule in Python for everyone else (workers, queue control,
-health). Then the reads (status counts, drain, health, the failed list) and the worker
-registry's rows.
+"""The queue's transitions: claim, heartbeat, completion, failure, release and requeue.
 
 Each function is one statement and says why it is safe when many workers in many processes
-run it at once. Times are epoch seconds passed in by the caller, so tests can move the clock.
+run it at once (the state machine is drawn in ``heurist.queue.sql``).
 """
 
 from __future__ import annotations
@@ -51,7 +12,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 
-from heurist.domain.vocabulary import EmbeddingStatus, Kind
+from heurist.domain.vocabulary import EmbeddingStatus
+from heurist.queue.sql.pause import _PAUSED
 
 ERROR_TEXT_MAX = 2_000
 
@@ -105,27 +67,6 @@ def requeued(*, revision: int, content_hash: str, now: float, priority: int) -> 
         "queued_at": now,
         "priority": priority,
     }
-
-
-_PAUSED = """EXISTS (SELECT 1 FROM queue_control qc WHERE qc.id = 1
-    AND (qc.operator_paused OR coalesce(qc.import_paused_until, 0) > :now))"""
-
-
-@dataclass(frozen=True, slots=True)
-class PauseFlag:
-    """The ``queue_control`` row: the operator's pause (held until resumed) and an
-    importer's pause (a lease that lapses by itself)."""
-
-    operator_paused: bool = False
-    import_paused_until: float | None = None
-    import_paused_by: str | None = None
-
-    def import_paused(self, now: float) -> bool:
-        return (self.import_paused_until or 0.0) > now
-
-    def paused(self, now: float) -> bool:
-        """The rule of ``_PAUSED`` (which the claim applies), in Python."""
-        return self.operator_paused or self.import_paused(now)
 
 
 _CLAIMABLE = """((embedding_status = 'pending' AND next_attempt_at <= :now)
@@ -360,142 +301,4 @@ def requeue_model_change(conn: Connection, *, model: str, priority: int, now: fl
         ),
         {**REQUEUED, "model": model, "priority": priority, "now": now},
     )
-    return int(result.rowcount)
-
-
-def status_counts(conn: Connection) -> dict[str, dict[str, int]]:
-    """Rows per status and kind."""
-    out: dict[str, dict[str, int]] = {status: dict.fromkeys(Kind, 0) for status in EmbeddingStatus}
-    rows = conn.execute(
-        text("SELECT embedding_status, kind, count(*) FROM entries GROUP BY embedding_status, kind")
-    )
-    for status, kind, n in rows:
-        out.setdefault(status, dict.fromkeys(Kind, 0))[kind] = int(n)
-    return out
-
-
-def in_flight(conn: Connection) -> int:
-    """What a drain waits for: rows pending or processing (failed rows do not count)."""
-    return int(
-        conn.execute(
-            text("SELECT count(*) FROM entries WHERE embedding_status IN ('pending', 'processing')")
-        ).scalar_one()
-    )
-
-
-def depth_by_status(conn: Connection, statuses: Sequence[str]) -> dict[str, int]:
-    """Rows in the given statuses, all kinds together: for /health, which must stay fast.
-
-    Reads only the range of the (status, priority, queued_at) index for each status, so
-    its cost follows the queue's depth, not the table's size (unlike ``status_counts``,
-    which also counts every embedded row by kind).
-    """
-    stmt = text(
-        """SELECT embedding_status, count(*) FROM entries
-        WHERE embedding_status IN :statuses GROUP BY embedding_status"""
-    ).bindparams(bindparam("statuses", expanding=True))
-    out = dict.fromkeys(statuses, 0)
-    for status, n in conn.execute(stmt, {"statuses": list(statuses)}):
-        out[status] = int(n)
-    return out
-
-
-def oldest_pending_queued_at(conn: Connection) -> float | None:
-    value = conn.execute(
-        text("SELECT min(queued_at) FROM entries WHERE embedding_status = 'pending'")
-    ).scalar_one()
-    return None if value is None else float(value)
-
-
-def failed_entries(conn: Connection, *, limit: int) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        text(
-            """SELECT id, kind, category_code AS category, title, attempts, last_error,
-                updated_at, next_attempt_at FROM entries
-            WHERE embedding_status = 'failed' ORDER BY updated_at DESC LIMIT :limit"""
-        ),
-        {"limit": limit},
-    )
-    return [dict(r._mapping) for r in rows]
-
-
-def read_pause(conn: Connection) -> PauseFlag:
-    row = conn.execute(
-        text(
-            """SELECT operator_paused, import_paused_until, import_paused_by
-            FROM queue_control WHERE id = 1"""
-        )
-    ).first()
-    if row is None:
-        return PauseFlag()
-    return PauseFlag(bool(row.operator_paused), row.import_paused_until, row.import_paused_by)
-
-
-def set_operator_pause(conn: Connection, *, paused: bool, now: float) -> None:
-    """The operator's pause: no lease, it holds until resumed, across restarts."""
-    conn.execute(
-        text(
-            """UPDATE queue_control SET operator_paused = :paused,
-                operator_paused_at = :at, updated_at = :now WHERE id = 1"""
-        ),
-        {"paused": paused, "at": now if paused else None, "now": now},
-    )
-
-
-def set_import_pause(
-    conn: Connection, *, holder: str | None, until: float | None, now: float
-) -> None:
-    """An importer's pause: a lease that lapses by itself if the importer dies."""
-    conn.execute(
-        text(
-            """UPDATE queue_control SET import_paused_until = :until,
-                import_paused_by = :holder, updated_at = :now WHERE id = 1"""
-        ),
-        {"until": until, "holder": holder, "now": now},
-    )
-
-
-_WORKER_COLUMNS = (
-    "slot",
-    "worker_id",
-    "host",
-    "pid",
-    "state",
-    "paused",
-    "current_batch",
-    "processed",
-    "succeeded",
-    "failed",
-    "restarts",
-    "last_run",
-    "started_at",
-    "last_seen",
-)
-_REPORT_WORKER = text(
-    f"""INSERT INTO workers ({", ".join(_WORKER_COLUMNS)})
-    VALUES ({", ".join(":" + c for c in _WORKER_COLUMNS)})
-    ON CONFLICT (slot) DO UPDATE SET
-    {", ".join(f"{c} = excluded.{c}" for c in _WORKER_COLUMNS if c not in ("slot", "started_at"))}"""
-)
-
-
-def report_workers(conn: Connection, reports: Sequence[dict[str, Any]]) -> None:
-    """Upsert each worker slot's latest report (its current holder id in ``worker_id``);
-    only its own process writes a slot."""
-    if reports:
-        conn.execute(_REPORT_WORKER, list(reports))
-
-
-def list_workers(conn: Connection, *, seen_since: float) -> list[dict[str, Any]]:
-    """Workers of every process that reported since ``seen_since``, oldest slot first."""
-    rows = conn.execute(
-        text("SELECT * FROM workers WHERE last_seen >= :since ORDER BY started_at, slot"),
-        {"since": seen_since},
-    )
-    return [dict(r._mapping) for r in rows]
-
-
-def prune_workers(conn: Connection, *, before: float) -> int:
-    """Forget workers that have not reported for a long time (their processes are gone)."""
-    result = conn.execute(text("DELETE FROM workers WHERE last_seen < :before"), {"before": before})
     return int(result.rowcount)
