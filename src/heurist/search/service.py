@@ -20,6 +20,7 @@ from heurist.db.engine import Database
 from heurist.db.schema import entries
 from heurist.domain.vocabulary import Fusion, Kind, SearchMode
 from heurist.embedding.base import Embedder
+from heurist.errors import InvalidInput
 from heurist.index import vectors as vector_store
 from heurist.index.faiss_index import VectorIndex
 from heurist.search.budget import TermCounts
@@ -102,6 +103,9 @@ class SearchService:
         limit: int,
         fusion: str | None = None,
     ) -> dict[str, Any]:
+        if not query.strip():
+            # The model embeds no blank text: a whitespace query is the caller's mistake.
+            raise InvalidInput("q must not be blank (whitespace only)", field="q")
         notes: list[str] = []
         lists: dict[str, list[Candidate]] = {}
         depth = max(limit, CANDIDATES) if mode == SearchMode.HYBRID else limit

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from heurist.api.deps import RuntimeDep
 from heurist.clock import iso
+from heurist.domain.fields import EntryId
 from heurist.domain.vocabulary import Kind
 from heurist.queue.registry import fleet
 
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 
 class RetryFailed(BaseModel):
     kind: Kind | None = None
-    ids: list[str] | None = Field(default=None, max_length=10_000)
+    ids: list[EntryId] | None = Field(default=None, max_length=10_000)
 
 
 @router.get("/queue/status")
