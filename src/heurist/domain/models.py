@@ -7,6 +7,8 @@ validates every record of a file with the same Create models.
 
 from __future__ import annotations
 
+from typing import Self
+
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from heurist.domain.fields import (
@@ -26,6 +28,15 @@ from heurist.domain.vocabulary import Section
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, use_enum_values=True)
+
+    @model_validator(mode="after")
+    def _empty_is_absent(self) -> Self:
+        """An empty optional text (author, source, context, summary) is no value: the store
+        holds null, so every format (a CSV cell cannot tell "" from absent) says the same."""
+        for name, info in type(self).model_fields.items():
+            if info.default is None and getattr(self, name) == "":
+                setattr(self, name, None)
+        return self
 
 
 class CategoryCreate(Strict):
