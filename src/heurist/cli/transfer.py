@@ -51,6 +51,12 @@ def import_command(
         False, "--force-while-paused", help="Import even though an operator paused the queue."
     ),
     drain_timeout: float = typer.Option(600.0, help="Seconds to wait for the queue to drain."),
+    allow_delete: bool = typer.Option(
+        False,
+        "--allow-delete",
+        help="With --mode replace: confirm a replace that deletes more entries than it keeps, "
+        "or a file with no records (refused otherwise).",
+    ),
 ) -> None:
     """Import a file in one transaction; nothing is written unless every record is valid."""
     from heurist.transfer.service import import_plan, validate_file
@@ -61,7 +67,12 @@ def import_command(
         with _progress() as bars:
             started = time.perf_counter()
             plan = validate_file(
-                db, file, mode=mode.value, on_phase=bars.phase, progress=bars.advance
+                db,
+                file,
+                mode=mode.value,
+                allow_delete=allow_delete,
+                on_phase=bars.phase,
+                progress=bars.advance,
             )
             validated = time.perf_counter()
             outcome = import_plan(

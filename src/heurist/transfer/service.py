@@ -12,13 +12,19 @@ from sqlalchemy import select
 
 from heurist.db.engine import Database
 from heurist.db.schema import categories, entries
-from heurist.domain.vocabulary import RecordKind
+from heurist.domain.vocabulary import ImportMode, RecordKind
 from heurist.settings import Settings
 from heurist.transfer.coordination import QueueCoordinator
 from heurist.transfer.exporter import export_records
 from heurist.transfer.files import read_items, write_records
 from heurist.transfer.importer import ImportResult, write_plan
-from heurist.transfer.plan import ImportPlan, Progress, build_plan, check_against_store
+from heurist.transfer.plan import (
+    ImportPlan,
+    Progress,
+    build_plan,
+    check_against_store,
+    check_replace,
+)
 
 # Called with the number of records in a phase before it starts ("validate", "write").
 PhaseStart = Callable[[str, int], None]
@@ -35,10 +41,12 @@ def validate_file(
     path: Path,
     *,
     mode: str,
+    allow_delete: bool = False,
     on_phase: PhaseStart | None = None,
     progress: Progress | None = None,
 ) -> ImportPlan:
-    """Every record checked against the rules and the store; raises on the first bad one."""
+    """Every record checked against the rules and the store; raises on the first bad one.
+    A replace that would delete more than it keeps needs ``allow_delete``."""
     items = read_items(path)
     if on_phase is not None:
         on_phase("validate", len(items))
@@ -47,6 +55,10 @@ def validate_file(
         store_categories = set(conn.execute(select(categories.c.code)).scalars())
         kinds = {r.id: r.kind for r in conn.execute(select(entries.c.id, entries.c.kind))}
     check_against_store(plan, store_categories=store_categories, store_kinds=kinds, mode=mode)
+    if mode == ImportMode.REPLACE:
+        check_replace(
+            plan, store_categories=store_categories, store_ids=set(kinds), allow_delete=allow_delete
+        )
     return plan
 
 
