@@ -1,8 +1,10 @@
 """The ``heurist`` command line.
 
 Exit codes scripts can rely on: 0 success, 1 the operation did not succeed (a drain
-timed out, a server error), 2 bad usage or settings, 3 the server is unreachable,
-4 refused (unauthorized, or the queue is paused).
+timed out, a server error), 2 a user error (usage, settings, input), 3 the server or its
+database is unreachable (or answers 503), 4 refused (unauthorized, or the queue is
+paused). Every typed error ends in ``main`` as one line and its code
+(``heurist.cli.failures``); a traceback means a bug.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import signal
+import sys
 import threading
 from typing import Any
 
@@ -18,9 +21,10 @@ from rich.console import Console
 from rich.table import Table
 
 from heurist.cli import transfer
-from heurist.client import ApiClient, ApiError
+from heurist.cli.failures import EXIT_FAILED, EXIT_USAGE, report
+from heurist.client import ApiClient
 from heurist.domain.vocabulary import Kind, SearchMode
-from heurist.errors import ConfigError
+from heurist.errors import ConfigError, HeuristError
 from heurist.settings import Settings, load_settings
 
 app = typer.Typer(help="heurist: shared memory for code assistants.", no_args_is_help=True)
@@ -36,8 +40,6 @@ app.command("export")(transfer.export_command)
 console = Console()
 err_console = Console(stderr=True)
 
-EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 1, 2, 3, 4
-
 
 def settings() -> Settings:
     try:
@@ -48,19 +50,10 @@ def settings() -> Settings:
 
 
 def call(method: str, path: str, *, admin: bool = False, **kwargs: Any) -> Any:
+    """One request to the running server; an error answer ends in ``main``."""
     client = ApiClient.from_settings(settings())
     try:
         return client.request(method, path, admin=admin, **kwargs)
-    except ApiError as exc:
-        err_console.print(f"[red]{exc.message}[/red]")
-        code = (
-            EXIT_UNREACHABLE
-            if exc.status is None
-            else EXIT_REFUSED
-            if exc.status in (401, 403, 409)
-            else EXIT_FAILED
-        )
-        raise typer.Exit(code) from exc
     finally:
         client.close()
 
@@ -315,7 +308,10 @@ def queue_requeue_stale() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except (HeuristError, OSError) as exc:
+        sys.exit(report(exc))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from heurist.cli.failures import EXIT_USAGE, report
 from heurist.client import ApiError
 from heurist.domain.vocabulary import ImportMode
 from heurist.errors import ConfigError, HeuristError, InvalidInput
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 # commands: heurist.cli.main imports this module, and every other command, above all
 # `heurist mcp` (which must answer `initialize` fast), would pay for them.
 
-# The same codes as heurist.cli.main (not imported from there: main imports this module).
-EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 1, 2, 3, 4
 WAIT_POLL_SECONDS = 0.5
 
 console = Console()
@@ -86,7 +85,7 @@ def import_command(
                 progress=bars.advance,
             )
             written = time.perf_counter()
-    except HeuristError as exc:
+    except (HeuristError, OSError) as exc:
         _fail(exc)
     finally:
         db.dispose()
@@ -105,8 +104,8 @@ def export_command(
     db = _database(cfg)
     try:
         counts = export_file(db, file)
-    except HeuristError as exc:
-        _fail(exc)
+    except (HeuristError, OSError) as exc:
+        raise typer.Exit(report(exc)) from exc
     finally:
         db.dispose()
     console.print(
@@ -134,17 +133,9 @@ def _database(cfg: Settings) -> Database:
     return db
 
 
-def _fail(exc: HeuristError) -> NoReturn:
-    err_console.print(f"[red]{exc.message}[/red]")
-    if isinstance(exc, OperatorPaused):
-        code = EXIT_REFUSED
-    elif isinstance(exc, InvalidInput):
-        code = EXIT_USAGE
-    elif isinstance(exc, ApiError) and exc.status is None:
-        code = EXIT_UNREACHABLE
-    else:
-        code = EXIT_FAILED
-    if isinstance(exc, InvalidInput | OperatorPaused | DrainTimeout):
+def _fail(exc: HeuristError | OSError) -> NoReturn:
+    code = report(exc)
+    if isinstance(exc, InvalidInput | OperatorPaused | DrainTimeout | OSError):
         err_console.print("nothing was imported")
     raise typer.Exit(code) from exc
 
