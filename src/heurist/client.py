@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from heurist.settings import Settings
 
 DEFAULT_TIMEOUT = 30.0
-# The ASGI transport needs some URL; nothing resolves or checks this host.
-IN_PROCESS_URL = "http://heurist.internal"
+# The ASGI transport needs some URL; nothing resolves it, and the app's Host check
+# (heurist.api.request_guard) accepts a loopback name.
+IN_PROCESS_URL = "http://localhost"
 
 
 class ApiError(HeuristError):

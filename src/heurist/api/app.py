@@ -13,7 +13,7 @@ from heurist.api import errors
 from heurist.api.auth_middleware import BearerAuthMiddleware
 from heurist.api.body_limit import BodyLimitMiddleware
 from heurist.api.containment import ContainedFastAPI
-from heurist.api.request_guard import RequestGuard
+from heurist.api.request_guard import HostPolicy, RequestGuard
 from heurist.api.routes import admin, categories, entries, health, import_pause, metrics, search
 from heurist.api.ui import create_router as ui_router
 from heurist.mcp.http import mount_mcp
@@ -67,7 +67,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         rules.append(("/mcp", settings.api_token, "the MCP endpoint"))
     app.add_middleware(BearerAuthMiddleware, rules=rules)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.REQUEST_BODY_MAX_BYTES)
-    app.add_middleware(RequestGuard)
+    app.add_middleware(RequestGuard, hosts=HostPolicy(settings.host, settings.allowed_hosts))
     # Outermost, so requests refused by auth or the body limit are timed too.
     app.add_middleware(
         HttpMetricsMiddleware,

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
+from mcp.server.transport_security import TransportSecuritySettings
 
 from heurist.client import AsyncApiClient
 from heurist.mcp.server import build_server
@@ -27,11 +28,13 @@ def mount_mcp(app: FastAPI, settings: Settings) -> AbstractAsyncContextManager[N
     api = AsyncApiClient.in_process(app, settings.api_token)
     server = build_server(api)
     # Stateless with JSON answers: the tools need no session state or server push,
-    # so any process behind a load balancer can answer any request.
+    # so any process behind a load balancer can answer any request. Host and Origin are
+    # checked for every route at once by heurist.api.request_guard, not by the SDK here.
     sdk_app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=True,
         json_response=True,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         host=settings.host,
     )
     app.router.routes.extend(sdk_app.routes)
