@@ -13,6 +13,7 @@ from heurist.api import errors
 from heurist.api.auth_middleware import BearerAuthMiddleware
 from heurist.api.body_limit import BodyLimitMiddleware
 from heurist.api.containment import ContainedFastAPI
+from heurist.api.drain_wait import DrainWaiters
 from heurist.api.request_guard import HostPolicy, RequestGuard
 from heurist.api.routes import admin, categories, entries, health, import_pause, metrics, search
 from heurist.api.ui import create_router as ui_router
@@ -46,6 +47,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.state.runtime = rt
     app.state.metrics = Metrics()
     app.state.metrics.watch(rt)
+    app.state.drain_waiters = DrainWaiters()
     errors.install(app)
     for router in (
         health.router,

@@ -30,6 +30,7 @@ from heurist.errors import (
     InvalidInput,
     NotFound,
     QueuePaused,
+    TooBusy,
 )
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ STATUS: dict[type[HeuristError], int] = {
     QueuePaused: 409,
     InvalidInput: 422,
     AuthError: 401,
+    TooBusy: 429,
     DatabaseUnavailable: 503,
     StorageFull: 507,
 }
@@ -67,7 +69,7 @@ async def _heurist_error(_request: Request, exc: Exception) -> JSONResponse:
         log.error("request failed: %s", exc.message)
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
-    elif status == 503:
+    elif status in (429, 503):
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return JSONResponse(
         error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers

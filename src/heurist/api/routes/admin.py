@@ -6,11 +6,12 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from heurist.api.deps import RuntimeDep
+from heurist.api.drain_wait import DrainWaiters
 from heurist.clock import iso
 from heurist.domain.fields import EntryId
 from heurist.domain.vocabulary import Kind
@@ -89,8 +90,13 @@ def resume(rt: RuntimeDep) -> dict[str, Any]:
 
 
 @router.post("/queue/drain")
-async def drain(rt: RuntimeDep, timeout: float = Query(60.0, ge=0, le=3600)) -> dict[str, Any]:
-    return await run_in_threadpool(rt.queue.drain, timeout)
+async def drain(
+    request: Request, rt: RuntimeDep, timeout: float = Query(60.0, ge=0, le=3600)
+) -> dict[str, Any]:
+    """Wait until nothing is pending or processing (without holding a server thread);
+    409 while paused, 429 when too many drains wait already."""
+    waiters: DrainWaiters = request.app.state.drain_waiters
+    return await waiters.drain(rt.queue, timeout)
 
 
 @router.post("/queue/retry-failed")
