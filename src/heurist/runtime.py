@@ -20,6 +20,7 @@ from heurist.embedding.base import Embedder
 from heurist.embedding.factory import build_embedder
 from heurist.index.faiss_index import VectorIndex
 from heurist.index.sync import IndexSync, IndexSyncLoop
+from heurist.private_files import private_dir
 from heurist.queue.control import QueueControl
 from heurist.queue.pg_notify import PgNotify
 from heurist.queue.pool import WorkerPool
@@ -113,7 +114,7 @@ class Runtime:
         )
 
     def start(self, *, serve_search: bool = True) -> None:
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.settings.data_dir)
         upgrade(self.db)
         if self.pool is not None:
             self.pool.recover(retry_failed=self.settings.queue_retry_failed_on_startup)

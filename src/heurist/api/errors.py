@@ -14,8 +14,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from heurist.db.faults import (
     RETRY_AFTER_SECONDS,
@@ -45,6 +46,9 @@ STATUS: dict[type[HeuristError], int] = {
     DatabaseUnavailable: 503,
     StorageFull: 507,
 }
+
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -102,14 +106,37 @@ def _describe(err: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
         exc.status_code, "http_error"
     )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names only the methods of the first route on the path; say them all.
+        allow = _allowed_methods(request) or headers.get("Allow", "")
+        headers["Allow"] = allow
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers=headers)
     return JSONResponse(
-        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers
     )
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route answers on this path (HEAD with GET, and OPTIONS): each
+    method asked of the router as a request of it would be."""
+    routes = request.app.router.routes
+    methods = {
+        method
+        for method in METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    }
+    if not methods:
+        return ""
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods | {"OPTIONS"}))
 
 
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

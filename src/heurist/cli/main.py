@@ -146,9 +146,10 @@ def db_upgrade() -> None:
     """Apply pending schema migrations to the configured database."""
     from heurist.db.engine import Database
     from heurist.db.migrate import upgrade
+    from heurist.private_files import private_dir
 
     cfg = settings()
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(cfg.data_dir)
     db = Database(cfg.resolved_database_url)
     before, after = upgrade(db)
     db.dispose()

@@ -126,8 +126,9 @@ def _database(cfg: Settings) -> Database:
     """The database the server uses; created and migrated if this is its first use."""
     from heurist.db.engine import Database
     from heurist.db.migrate import upgrade
+    from heurist.private_files import private_dir
 
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(cfg.data_dir)
     db = Database(cfg.resolved_database_url)
     upgrade(db)
     return db
