@@ -43,6 +43,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         version="0.1.0",
         summary="Shared memory for code assistants",
         lifespan=lifespan,
+        responses=errors.COMMON_ERRORS,
     )
     app.state.runtime = rt
     app.state.metrics = Metrics()

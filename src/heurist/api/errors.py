@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -49,6 +50,42 @@ STATUS: dict[type[HeuristError], int] = {
 
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    """The shape of every error answer."""
+
+    error: ErrorDetail
+
+
+MEANINGS = {
+    400: "a NUL byte in a path or query parameter, or a body that is not JSON",
+    401: "a missing or wrong bearer token",
+    403: "a state-changing request from a foreign Origin",
+    404: "no such entry or category",
+    409: "a conflict: a value already taken, or the queue is paused",
+    413: "the request body is over the limit",
+    421: "a Host this server does not answer to",
+    422: "a value breaks a rule or a limit (the field and the limit are named)",
+    429: "too many requests of this kind are waiting; retry after Retry-After",
+    503: "the database is unavailable; retry after Retry-After",
+    507: "the disk under the database is full",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error answers, in the error shape."""
+    return {s: {"model": ErrorResponse, "description": MEANINGS[s]} for s in statuses}
+
+
+# What any operation may answer: refused by a middleware, bad input, or a database fault.
+COMMON_ERRORS = documented(400, 401, 403, 413, 421, 422, 503, 507)
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from heurist.api.deps import RuntimeDep
 from heurist.api.drain_wait import DrainWaiters
+from heurist.api.errors import documented
 from heurist.clock import iso
 from heurist.domain.fields import EntryId
 from heurist.domain.vocabulary import Kind
@@ -89,7 +90,7 @@ def resume(rt: RuntimeDep) -> dict[str, Any]:
     return rt.queue.resume()
 
 
-@router.post("/queue/drain")
+@router.post("/queue/drain", responses=documented(409, 429))
 async def drain(
     request: Request, rt: RuntimeDep, timeout: float = Query(60.0, ge=0, le=3600)
 ) -> dict[str, Any]:

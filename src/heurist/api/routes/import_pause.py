@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from heurist.api.deps import RuntimeDep
+from heurist.api.errors import documented
 from heurist.domain.fields import Holder
 
 router = APIRouter(prefix="/admin/queue", tags=["admin"])
@@ -23,7 +24,7 @@ class ImportPause(BaseModel):
     lease_seconds: float | None = Field(default=None, gt=0, le=3600)
 
 
-@router.post("/import-pause")
+@router.post("/import-pause", responses=documented(409))
 def acquire(body: ImportPause, rt: RuntimeDep) -> dict[str, Any]:
     """Take or renew the import pause; 409 while another importer holds it."""
     lease = body.lease_seconds or rt.settings.import_pause_lease_seconds
