@@ -63,6 +63,18 @@ def test_every_out_of_range_time_is_refused_with_line_and_field(
             validate_file(db, path, mode="upsert")
 
 
+def test_the_api_takes_no_times_from_clients(server_factory: Server) -> None:
+    server = server_factory()
+    for path, body in [
+        ("/api/v1/categories", {"code": "py", "name": "P", "created_at": 1e20}),
+        ("/api/v1/experiences", {**EXPERIENCE, "updated_at": "Infinity"}),
+    ]:
+        body = {k: v for k, v in body.items() if k not in ("kind", "id")}
+        response = server.client.post(path, json=body)
+        assert response.status_code == 422, response.text
+        assert "_at" in response.json()["error"]["message"]
+
+
 def test_the_extremes_of_the_range_are_accepted(db: Database, tmp_path: Path) -> None:
     lowest = CATEGORY | {"created_at": 0, "updated_at": "1970-01-01T00:00:00Z"}
     highest = EXPERIENCE | {"created_at": "9999-12-31T23:59:59Z", "updated_at": 253_402_300_799}
