@@ -4,6 +4,7 @@ request 403, in the error shape."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,6 +50,9 @@ def test_a_foreign_host_is_refused_on_every_route(server_factory: Server) -> Non
     for host in ("localhost", "127.0.0.1", "[::1]", "10.1.2.3", "app.localhost"):
         response = server.client.get("/health", headers={"Host": f"{host}:{server.port}"})
         assert response.status_code == 200, (host, response.text)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"GET /health HTTP/1.0\r\n\r\n")  # a probe that sends no Host
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
 
 
 def test_allowed_hosts_admit_a_deployment_name(server_factory: Server) -> None:

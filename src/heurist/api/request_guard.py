@@ -3,7 +3,8 @@
 
 - **A foreign Host** (421): DNS rebinding. A web page whose name is made to resolve to
   127.0.0.1 sends its own name as ``Host``; only loopback names, the bound address, IP
-  literals (an address names no attacker's site) and ``HEURIST_ALLOWED_HOSTS`` pass.
+  literals (an address names no attacker's site) and ``HEURIST_ALLOWED_HOSTS`` pass; so
+  does a request with no Host at all (an HTTP/1.0 probe: browsers always send one).
 - **A foreign Origin on a state-changing request** (403): a page of another site may not
   write through the user's browser. Reads are left to the browser's same-origin rule (no
   CORS headers are ever sent); an Origin is accepted when it is the request's own host,
@@ -39,8 +40,8 @@ class HostPolicy:
         self.names = LOOPBACK_NAMES | {bound.lower()} | (extra - {"*"})
 
     def allows_host(self, host: str | None) -> bool:
-        if self.any_host:
-            return True
+        if self.any_host or host is None:
+            return True  # no Host at all: HTTP/1.0 probes, never a browser
         name = _hostname(host)
         return name is not None and (
             name in self.names or name.endswith(".localhost") or _is_ip(name)
