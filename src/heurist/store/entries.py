@@ -28,6 +28,7 @@ from heurist.limits import PRIORITY_INTERACTIVE
 from heurist.queue import sql
 from heurist.signals import Signal
 from heurist.store.categories import exists as category_exists
+from heurist.store.idempotency import IdempotencyKey, IdempotentWrite
 from heurist.store.ids import new_id
 
 
@@ -36,6 +37,7 @@ class EntryStore:
         """``work`` is announced after every write that queued an entry."""
         self.db = db
         self.work = work if work is not None else Signal()
+        self.keys = IdempotentWrite(db)
 
     def create(
         self,
@@ -44,16 +46,24 @@ class EntryStore:
         *,
         priority: int = PRIORITY_INTERACTIVE,
         entry_id: str | None = None,
+        key: IdempotencyKey | None = None,
     ) -> dict[str, Any]:
+        """A new entry, queued. With ``key``, a retry of a create answers the first one's
+        entry and creates nothing (``heurist.store.idempotency``)."""
         fields = _fields(kind, data)
         check_rules(kind, fields)
-        with self.db.write() as conn:
+
+        def write(conn: Connection) -> dict[str, Any]:
             _require_category(conn, fields["category"])
             row = new_row(kind, fields, priority=priority, entry_id=entry_id)
             # Parameters apart from the statement: it compiles once and is cached.
             conn.execute(insert(entries), row)
-        self.work.announce()
-        return to_public(_RowView(row))
+            return to_public(_RowView(row))
+
+        entry, replayed = self.keys.run(key, write)
+        if not replayed:
+            self.work.announce()
+        return entry
 
     def get(self, entry_id: str, kind: str | None = None) -> dict[str, Any]:
         with self.db.read() as conn:
