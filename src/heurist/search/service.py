@@ -191,7 +191,10 @@ class SearchService:
         by_keyword = [c.entry_id for c in ranked if KEYWORD in c.matched_by]
         with self.db.read() as conn:
             rows = {
-                r.id: r for r in conn.execute(select(entries).where(entries.c.id.in_(ids))).all()
+                r.id: r
+                for r in conn.execute(
+                    select(entries).where(entries.c.id.in_(ids), entries.c.import_id.is_(None))
+                ).all()
             }
             chunks = vector_store.chunk_texts(conn, wanted_chunks)
             excerpts = keyword_snippets(conn, query, by_keyword)

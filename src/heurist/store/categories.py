@@ -51,13 +51,19 @@ class CategoryStore:
 
     def list(self) -> list[dict[str, Any]]:
         with self.db.read() as conn:
-            rows = conn.execute(select(categories).order_by(categories.c.code)).all()
+            rows = conn.execute(
+                select(categories)
+                .where(categories.c.import_id.is_(None))
+                .order_by(categories.c.code)
+            ).all()
             counts = _counts(conn, None)
         return [_public(r, counts.get(r.code, {})) for r in rows]
 
 
 def _get(conn: Connection, code: str) -> dict[str, Any]:
-    row = conn.execute(select(categories).where(categories.c.code == code)).first()
+    row = conn.execute(
+        select(categories).where(categories.c.code == code, categories.c.import_id.is_(None))
+    ).first()
     if row is None:
         raise NotFound(f"category '{code}' does not exist", details={"field": "code"})
     return _public(row, _counts(conn, code).get(code, {}))
@@ -65,13 +71,20 @@ def _get(conn: Connection, code: str) -> dict[str, Any]:
 
 def exists(conn: Connection, code: str) -> bool:
     return (
-        conn.execute(select(categories.c.code).where(categories.c.code == code)).first() is not None
+        conn.execute(
+            select(categories.c.code).where(
+                categories.c.code == code, categories.c.import_id.is_(None)
+            )
+        ).first()
+        is not None
     )
 
 
 def _counts(conn: Connection, code: str | None) -> dict[str, dict[str, int]]:
-    stmt = select(entries.c.category_code, entries.c.kind, func.count()).group_by(
-        entries.c.category_code, entries.c.kind
+    stmt = (
+        select(entries.c.category_code, entries.c.kind, func.count())
+        .where(entries.c.import_id.is_(None))
+        .group_by(entries.c.category_code, entries.c.kind)
     )
     if code is not None:
         stmt = stmt.where(entries.c.category_code == code)

@@ -110,7 +110,11 @@ class EntryStore:
         limit: int,
         cursor: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        conds = [entries.c.kind == kind, entries.c.seq > decode_cursor(cursor)]
+        conds = [
+            entries.c.kind == kind,
+            entries.c.seq > decode_cursor(cursor),
+            entries.c.import_id.is_(None),  # rows of an import not yet published
+        ]
         for column, value in (
             (entries.c.category_code, category),
             (entries.c.section, section),
@@ -188,7 +192,7 @@ def _get(
     """The entry as the API shows it. ``lock`` takes its row lock first (PostgreSQL), so a
     change touches the entry before its vectors, in the order a worker's write-back does;
     the reverse order deadlocks against it."""
-    stmt = select(entries).where(entries.c.id == entry_id)
+    stmt = select(entries).where(entries.c.id == entry_id, entries.c.import_id.is_(None))
     row = conn.execute(stmt.with_for_update() if lock else stmt).first()
     if row is None or (kind is not None and row.kind != kind):
         raise NotFound(f"{kind or 'entry'} '{entry_id}' does not exist", details={"id": entry_id})

@@ -21,7 +21,12 @@ PAGE = 5_000
 def export_records(db: Database) -> list[dict[str, Any]]:
     """One read snapshot of the whole store."""
     with db.read() as conn:
-        out = [_category(row) for row in conn.execute(select(categories).order_by("code"))]
+        out = [
+            _category(row)
+            for row in conn.execute(
+                select(categories).where(categories.c.import_id.is_(None)).order_by("code")
+            )
+        ]
         for kind in Kind:
             out.extend(_entry(row, kind) for row in _entries(conn, kind))
     return out
@@ -32,7 +37,7 @@ def _entries(conn: Connection, kind: str) -> Iterator[Any]:
     while True:
         rows = conn.execute(
             select(entries)
-            .where(entries.c.kind == kind, entries.c.id > last)
+            .where(entries.c.kind == kind, entries.c.id > last, entries.c.import_id.is_(None))
             .order_by(entries.c.id)
             .limit(PAGE)
         ).all()

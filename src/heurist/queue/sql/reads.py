@@ -1,4 +1,7 @@
-"""The queue's reads: counts for status, drain and health, and the failed list."""
+"""The queue's reads: counts for status, drain and health, and the failed list.
+
+Rows an import has staged and not yet published (``import_id`` set) are not in the queue
+yet: every count leaves them out (``heurist.transfer.staging``)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,10 @@ def status_counts(conn: Connection) -> dict[str, dict[str, int]]:
     """Rows per status and kind."""
     out: dict[str, dict[str, int]] = {status: dict.fromkeys(Kind, 0) for status in EmbeddingStatus}
     rows = conn.execute(
-        text("SELECT embedding_status, kind, count(*) FROM entries GROUP BY embedding_status, kind")
+        text(
+            """SELECT embedding_status, kind, count(*) FROM entries WHERE import_id IS NULL
+            GROUP BY embedding_status, kind"""
+        )
     )
     for status, kind, n in rows:
         out.setdefault(status, dict.fromkeys(Kind, 0))[kind] = int(n)
@@ -25,7 +31,10 @@ def in_flight(conn: Connection) -> int:
     """What a drain waits for: rows pending or processing (failed rows do not count)."""
     return int(
         conn.execute(
-            text("SELECT count(*) FROM entries WHERE embedding_status IN ('pending', 'processing')")
+            text(
+                """SELECT count(*) FROM entries
+                WHERE embedding_status IN ('pending', 'processing') AND import_id IS NULL"""
+            )
         ).scalar_one()
     )
 
@@ -39,7 +48,7 @@ def depth_by_status(conn: Connection, statuses: Sequence[str]) -> dict[str, int]
     """
     stmt = text(
         """SELECT embedding_status, count(*) FROM entries
-        WHERE embedding_status IN :statuses GROUP BY embedding_status"""
+        WHERE embedding_status IN :statuses AND import_id IS NULL GROUP BY embedding_status"""
     ).bindparams(bindparam("statuses", expanding=True))
     out = dict.fromkeys(statuses, 0)
     for status, n in conn.execute(stmt, {"statuses": list(statuses)}):
@@ -49,7 +58,10 @@ def depth_by_status(conn: Connection, statuses: Sequence[str]) -> dict[str, int]
 
 def oldest_pending_queued_at(conn: Connection) -> float | None:
     value = conn.execute(
-        text("SELECT min(queued_at) FROM entries WHERE embedding_status = 'pending'")
+        text(
+            "SELECT min(queued_at) FROM entries WHERE embedding_status = 'pending' "
+            "AND import_id IS NULL"
+        )
     ).scalar_one()
     return None if value is None else float(value)
 

@@ -69,8 +69,10 @@ def requeued(*, revision: int, content_hash: str, now: float, priority: int) -> 
     }
 
 
+# A row an import has staged (import_id set) joins the queue when the import publishes.
 _CLAIMABLE = """((embedding_status = 'pending' AND next_attempt_at <= :now)
-    OR (embedding_status = 'processing' AND lease_expires_at < :now))"""
+    OR (embedding_status = 'processing' AND lease_expires_at < :now))
+    AND import_id IS NULL"""
 
 _CLAIM_SQLITE = f"""
 UPDATE entries
