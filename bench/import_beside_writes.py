@@ -151,9 +151,11 @@ def measure(backend: str, sizes: list[int], files: dict[int, Path]) -> list[list
                 began, ended = run_import(server, db_url, files[n])
                 writer.stop()
                 during = [ms for t, ms in writer.samples if began <= t <= ended]
-                for t, ms in writer.samples:  # DEBUG
-                    if ms > 300:
-                        print(f"slow: at {t - began:+.2f}s took {ms:.0f} ms (write {ended - began:.2f}s)")
+                slowest = sorted(writer.samples, key=lambda s: -s[1])[:3]
+                print(
+                    f"{backend} {n}: slowest writes (start after the write began, ms): "
+                    + ", ".join(f"{t - began:+.2f}s {ms:.0f}" for t, ms in slowest)
+                )
                 label = f"import of {n:,} rows ({ended - began:.1f} s write)"
                 rows.append(row(backend, label, during, writer.errors))
                 print(table(HEADERS, rows[-1:]), flush=True)
