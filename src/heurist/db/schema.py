@@ -158,9 +158,9 @@ workers = Table(
     Index("ix_workers_last_seen", "last_seen"),
 )
 
-# One row per import that is staging rows (``heurist.transfer.staging``). Its lease is
-# renewed with every batch; an import whose lease lapsed died, and its staged rows are
-# removed by the next start or import.
+# One row per import that is staging or settling rows (``heurist.transfer.staging``). Its
+# lease is renewed with every batch; an import whose lease lapsed died: its staged rows are
+# removed (or, once published, settled) by the next start or import.
 imports = Table(
     "imports",
     metadata,
@@ -168,6 +168,8 @@ imports = Table(
     Column("holder", String(200), nullable=False),
     Column("started_at", Float, nullable=False),
     Column("lease_expires_at", Float, nullable=False),
+    # Set by the publish: from then on the import's rows are visible (heurist.db.visibility).
+    Column("published_at", Float),
 )
 
 # The first answer to a create sent with an ``Idempotency-Key`` header, per key and scope

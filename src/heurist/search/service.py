@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from heurist.db.engine import Database
 from heurist.db.schema import entries
+from heurist.db.visibility import visible
 from heurist.domain.vocabulary import Fusion, Kind, SearchMode
 from heurist.embedding.base import Embedder
 from heurist.index import vectors as vector_store
@@ -193,7 +194,7 @@ class SearchService:
             rows = {
                 r.id: r
                 for r in conn.execute(
-                    select(entries).where(entries.c.id.in_(ids), entries.c.import_id.is_(None))
+                    select(entries).where(entries.c.id.in_(ids), visible(entries))
                 ).all()
             }
             chunks = vector_store.chunk_texts(conn, wanted_chunks)

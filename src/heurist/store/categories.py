@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from heurist.clock import iso, now
 from heurist.db.engine import Database
 from heurist.db.schema import categories, entries
+from heurist.db.visibility import visible
 from heurist.domain.vocabulary import Kind
 from heurist.errors import Conflict, NotFound
 from heurist.store.idempotency import IdempotencyKey, IdempotentWrite
@@ -52,9 +53,7 @@ class CategoryStore:
     def list(self) -> list[dict[str, Any]]:
         with self.db.read() as conn:
             rows = conn.execute(
-                select(categories)
-                .where(categories.c.import_id.is_(None))
-                .order_by(categories.c.code)
+                select(categories).where(visible(categories)).order_by(categories.c.code)
             ).all()
             counts = _counts(conn, None)
         return [_public(r, counts.get(r.code, {})) for r in rows]
@@ -62,7 +61,7 @@ class CategoryStore:
 
 def _get(conn: Connection, code: str) -> dict[str, Any]:
     row = conn.execute(
-        select(categories).where(categories.c.code == code, categories.c.import_id.is_(None))
+        select(categories).where(categories.c.code == code, visible(categories))
     ).first()
     if row is None:
         raise NotFound(f"category '{code}' does not exist", details={"field": "code"})
@@ -72,9 +71,7 @@ def _get(conn: Connection, code: str) -> dict[str, Any]:
 def exists(conn: Connection, code: str) -> bool:
     return (
         conn.execute(
-            select(categories.c.code).where(
-                categories.c.code == code, categories.c.import_id.is_(None)
-            )
+            select(categories.c.code).where(categories.c.code == code, visible(categories))
         ).first()
         is not None
     )
@@ -83,7 +80,7 @@ def exists(conn: Connection, code: str) -> bool:
 def _counts(conn: Connection, code: str | None) -> dict[str, dict[str, int]]:
     stmt = (
         select(entries.c.category_code, entries.c.kind, func.count())
-        .where(entries.c.import_id.is_(None))
+        .where(visible(entries))
         .group_by(entries.c.category_code, entries.c.kind)
     )
     if code is not None:

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, and_, delete, insert, select, update
 from heurist.clock import iso, now
 from heurist.db.engine import Database
 from heurist.db.schema import entries
+from heurist.db.visibility import visible
 from heurist.domain.kinds import SPECS
 from heurist.domain.rules import check_rules
 from heurist.domain.vocabulary import Kind
@@ -113,7 +114,7 @@ class EntryStore:
         conds = [
             entries.c.kind == kind,
             entries.c.seq > decode_cursor(cursor),
-            entries.c.import_id.is_(None),  # rows of an import not yet published
+            visible(entries),  # not the rows of an import not yet published
         ]
         for column, value in (
             (entries.c.category_code, category),
@@ -192,7 +193,7 @@ def _get(
     """The entry as the API shows it. ``lock`` takes its row lock first (PostgreSQL), so a
     change touches the entry before its vectors, in the order a worker's write-back does;
     the reverse order deadlocks against it."""
-    stmt = select(entries).where(entries.c.id == entry_id, entries.c.import_id.is_(None))
+    stmt = select(entries).where(entries.c.id == entry_id, visible(entries))
     row = conn.execute(stmt.with_for_update() if lock else stmt).first()
     if row is None or (kind is not None and row.kind != kind):
         raise NotFound(f"{kind or 'entry'} '{entry_id}' does not exist", details={"id": entry_id})

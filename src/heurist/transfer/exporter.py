@@ -12,6 +12,7 @@ from sqlalchemy import Connection, select
 from heurist.clock import iso
 from heurist.db.engine import Database
 from heurist.db.schema import categories, entries
+from heurist.db.visibility import visible
 from heurist.domain.vocabulary import Kind, RecordKind
 from heurist.transfer.records import COLUMNS, TIMESTAMPS
 
@@ -23,9 +24,7 @@ def export_records(db: Database) -> list[dict[str, Any]]:
     with db.read() as conn:
         out = [
             _category(row)
-            for row in conn.execute(
-                select(categories).where(categories.c.import_id.is_(None)).order_by("code")
-            )
+            for row in conn.execute(select(categories).where(visible(categories)).order_by("code"))
         ]
         for kind in Kind:
             out.extend(_entry(row, kind) for row in _entries(conn, kind))
@@ -37,7 +36,7 @@ def _entries(conn: Connection, kind: str) -> Iterator[Any]:
     while True:
         rows = conn.execute(
             select(entries)
-            .where(entries.c.kind == kind, entries.c.id > last, entries.c.import_id.is_(None))
+            .where(entries.c.kind == kind, entries.c.id > last, visible(entries))
             .order_by(entries.c.id)
             .limit(PAGE)
         ).all()

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from heurist.clock import now
 from heurist.db.engine import Database
 from heurist.db.schema import categories, entries
+from heurist.db.visibility import visible
 from heurist.domain.kinds import KIND_SPECIFIC_FIELDS
 from heurist.domain.vocabulary import ImportMode
 from heurist.index import vectors as vector_store
@@ -140,9 +141,7 @@ def _present(records: Sequence[CategoryRecord], codes: set[str]) -> list[Categor
 
 
 def visible_categories(conn: Connection) -> set[str]:
-    return set(
-        conn.execute(select(categories.c.code).where(categories.c.import_id.is_(None))).scalars()
-    )
+    return set(conn.execute(select(categories.c.code).where(visible(categories))).scalars())
 
 
 def _existing_entries(conn: Connection, ids: Sequence[str] | None = None) -> dict[str, Existing]:
@@ -153,7 +152,7 @@ def _existing_entries(conn: Connection, ids: Sequence[str] | None = None) -> dic
         entries.c.revision,
         entries.c.content_hash,
         entries.c.created_at,
-    ).where(entries.c.import_id.is_(None))
+    ).where(visible(entries))
     if ids is None:
         rows = list(conn.execute(stmt))
     else:

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from heurist.db.engine import Database
 from heurist.db.schema import entries
+from heurist.db.visibility import visible
 from heurist.domain.vocabulary import RecordKind
 from heurist.settings import Settings
 from heurist.transfer.coordination import QueueCoordinator
@@ -49,9 +50,7 @@ def validate_file(
         store_categories = visible_categories(conn)
         kinds = {
             r.id: r.kind
-            for r in conn.execute(
-                select(entries.c.id, entries.c.kind).where(entries.c.import_id.is_(None))
-            )
+            for r in conn.execute(select(entries.c.id, entries.c.kind).where(visible(entries)))
         }
     check_against_store(plan, store_categories=store_categories, store_kinds=kinds, mode=mode)
     return plan

@@ -7,17 +7,21 @@ An import does not hold the database's write lock for its whole write (on SQLite
 2. :meth:`StagedImport.stage` inserts its new categories and entries in batches of
    ``BATCH`` rows, each batch its own short write transaction, every row marked with the
    import's id in ``import_id``. Such rows are invisible: every read, search, count and
-   queue claim keeps to ``import_id IS NULL`` (:data:`VISIBLE`), so interactive writes
-   run between the batches and nobody sees a half-written import;
+   queue claim keeps to ``heurist.db.visibility``, so interactive writes run between the
+   batches and nobody sees a half-written import;
 3. :meth:`StagedImport.publish` is one short transaction: it applies what cannot be staged
-   (updates of rows the store already holds, the deletions of replace mode), then clears
-   ``import_id`` on the staged rows. It commits or not: the import is all or nothing.
+   (updates of rows the store already holds, the deletions of replace mode) and sets the
+   import's ``published_at``, which makes all its rows visible at once, whatever their
+   number. It commits or not: the import is all or nothing;
+4. :meth:`StagedImport.settle` then clears ``import_id`` on its rows in short batches (no
+   reader sees a difference) and deletes the import's row.
 
-A killed import leaves only invisible rows. :func:`remove_dead_imports` removes them at the
-next start or import: the rows of an import whose lease lapsed, or whose process (on this
-host) is gone, or that has no ``imports`` row at all. It first deletes the ``imports`` row,
-so an importer that was only stalled finds its import gone and publishes nothing
-(:class:`ImportAbandoned`).
+A killed import leaves only invisible rows, or published ones not yet settled.
+:func:`remove_dead_imports`, at the next start or import, removes the rows of a dead
+unpublished import (its lease lapsed, or its process on this host is gone, or its
+``imports`` row is missing) and settles a dead published one. It deletes an unpublished
+import's row first, so an importer that was only stalled finds its import gone and
+publishes nothing (:class:`ImportAbandoned`).
 
 ``stage`` takes any table with an ``import_id`` column and rows of it: a later kind of row
 (vectors of ``import --with-vectors``) stages the same way, and ``publish`` is where its
@@ -54,7 +58,10 @@ YIELD_SECONDS = 0.005
 LEASE_SECONDS = 120.0
 # What every reader of categories and entries adds, in SQL and in SQLAlchemy Core.
 VISIBLE = "import_id IS NULL"
-STAGED_TABLES = (entries, categories)  # entries first: they refer to categories
+# Every table rows are staged into, dependents first (entries refer to categories): the
+# publish and the clean-up of a dead import go through these. A new kind of staged row
+# (vectors for ``import --with-vectors``) adds its table here, with an ``import_id`` column.
+STAGED_TABLES = (entries, categories)
 
 # Called with the name of each step an import reaches ("staging", "staged 1000", ...,
 # "publishing" inside the publish transaction before its commit, "published").
@@ -129,19 +136,34 @@ class StagedImport:
 
     def publish(self, apply: Callable[[Connection], T]) -> T:
         """One transaction: ``apply`` (what could not be staged), then every staged row
-        becomes visible. Raises ImportAbandoned if the import was removed meanwhile."""
+        becomes visible, then :meth:`settle`. Raises ImportAbandoned if the import was
+        removed meanwhile."""
         with self.db.write() as conn:
             self._renew(conn)
             result = apply(conn)
-            for table in STAGED_TABLES:
-                conn.execute(
-                    update(table).where(table.c.import_id == self.id).values(import_id=None)
-                )
-            conn.execute(delete(imports).where(imports.c.id == self.id))
+            conn.execute(update(imports).where(imports.c.id == self.id).values(published_at=now()))
             self.mark("publishing")
-        self._breathe()
         self.mark("published")
+        self.settle()
+        self.mark("settled")
         return result
+
+    def settle(self) -> None:
+        """Clear ``import_id`` on the published rows, in short batches, then forget the
+        import. Nothing visible changes; a kill midway is finished by the next start."""
+        for table in STAGED_TABLES:
+            key = next(iter(table.primary_key.columns))
+            while True:
+                with self.db.write() as conn:
+                    self._renew(conn)
+                    ids = _ids(conn, table, self.id)
+                    if ids:
+                        conn.execute(update(table).where(key.in_(ids)).values(import_id=None))
+                self._breathe()
+                if len(ids) < BATCH:
+                    break
+        with self.db.write() as conn:
+            conn.execute(delete(imports).where(imports.c.id == self.id))
 
     def abandon(self) -> None:
         """Remove what this import staged (after an error); a failure only logs: the next
@@ -179,17 +201,23 @@ class StagedImport:
 
 
 def remove_dead_imports(db: Database) -> int:
-    """Remove the rows of every dead import; answers how many imports were removed."""
+    """Remove the rows of every dead unpublished import, and settle every dead published
+    one; answers how many imports were dealt with."""
     ts = now()
     with db.read() as conn:
-        dead = [r.id for r in conn.execute(select(imports)) if _dead(r, ts)]
-        dead += list(conn.execute(_orphans()).scalars())
-    for import_id in dead:
-        log.warning(
-            "removing the staged rows of import %s, which died before publishing", import_id
-        )
+        dead = [r for r in conn.execute(select(imports)) if _dead(r, ts)]
+        orphans = list(conn.execute(_orphans()).scalars())
+    for row in dead:
+        if row.published_at is not None:
+            log.warning("settling import %s, which died after publishing", row.id)
+            StagedImport(db, row.id).settle()
+        else:
+            log.warning("removing the rows of import %s, which died before publishing", row.id)
+            _remove(db, row.id)
+    for import_id in orphans:
+        log.warning("removing the rows of import %s, whose removal was cut short", import_id)
         _remove(db, import_id)
-    return len(dead)
+    return len(dead) + len(orphans)
 
 
 def _dead(row: Any, ts: float) -> bool:
@@ -222,27 +250,38 @@ def _orphans() -> Any:
 
 
 def _remove(db: Database, import_id: str) -> None:
-    """The ``imports`` row first (a stalled importer can no longer publish), then the rows,
-    in short batches."""
+    """The ``imports`` row first (a stalled importer can no longer publish), unless it was
+    published meanwhile; then the rows, in short batches.
+
+    Safe against a publish of the same import at the same moment: the delete keeps to
+    ``published_at IS NULL``, which PostgreSQL checks again on the row version it waited
+    for; a published import is left alone (its rows are visible, not leftovers)."""
     with db.write() as conn:
-        conn.execute(delete(imports).where(imports.c.id == import_id))
+        conn.execute(
+            delete(imports).where(imports.c.id == import_id, imports.c.published_at.is_(None))
+        )
+        if conn.execute(select(imports.c.id).where(imports.c.id == import_id)).first():
+            return
     for table in STAGED_TABLES:
-        key = table.c.seq if table is entries else table.c.code
+        key = next(iter(table.primary_key.columns))
         while True:
             with db.write() as conn:
-                victims = list(
-                    conn.execute(
-                        select(key).where(table.c.import_id == import_id).limit(BATCH)
-                    ).scalars()
-                )
+                victims = _ids(conn, table, import_id)
                 if victims:
                     conn.execute(delete(table).where(key.in_(victims)))
             if len(victims) < BATCH:
                 break
 
 
+def _ids(conn: Connection, table: Table, import_id: str) -> list[Any]:
+    """Up to BATCH primary keys of the import's rows in ``table`` (the partial index)."""
+    key = next(iter(table.primary_key.columns))
+    stmt = select(key).where(table.c.import_id == import_id).limit(BATCH)
+    return list(conn.execute(stmt).scalars())
+
+
 def staged_count(conn: Connection) -> int:
-    """Rows staged and not published, in all tables (for tests and /health)."""
+    """Rows that carry an import's id (staged, or published and not settled)."""
     return sum(
         int(
             conn.execute(

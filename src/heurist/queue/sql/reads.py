@@ -1,7 +1,7 @@
 """The queue's reads: counts for status, drain and health, and the failed list.
 
-Rows an import has staged and not yet published (``import_id`` set) are not in the queue
-yet: every count leaves them out (``heurist.transfer.staging``)."""
+Rows an import has staged and not yet published are not in the queue yet: every count
+leaves them out (``heurist.db.visibility``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 
+from heurist.db.visibility import visible_sql
 from heurist.domain.vocabulary import EmbeddingStatus, Kind
+
+VISIBLE = visible_sql()
 
 
 def status_counts(conn: Connection) -> dict[str, dict[str, int]]:
@@ -18,7 +21,7 @@ def status_counts(conn: Connection) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {status: dict.fromkeys(Kind, 0) for status in EmbeddingStatus}
     rows = conn.execute(
         text(
-            """SELECT embedding_status, kind, count(*) FROM entries WHERE import_id IS NULL
+            f"""SELECT embedding_status, kind, count(*) FROM entries WHERE {VISIBLE}
             GROUP BY embedding_status, kind"""
         )
     )
@@ -32,8 +35,8 @@ def in_flight(conn: Connection) -> int:
     return int(
         conn.execute(
             text(
-                """SELECT count(*) FROM entries
-                WHERE embedding_status IN ('pending', 'processing') AND import_id IS NULL"""
+                f"""SELECT count(*) FROM entries
+                WHERE embedding_status IN ('pending', 'processing') AND {VISIBLE}"""
             )
         ).scalar_one()
     )
@@ -47,8 +50,8 @@ def depth_by_status(conn: Connection, statuses: Sequence[str]) -> dict[str, int]
     which also counts every embedded row by kind).
     """
     stmt = text(
-        """SELECT embedding_status, count(*) FROM entries
-        WHERE embedding_status IN :statuses AND import_id IS NULL GROUP BY embedding_status"""
+        f"""SELECT embedding_status, count(*) FROM entries
+        WHERE embedding_status IN :statuses AND {VISIBLE} GROUP BY embedding_status"""
     ).bindparams(bindparam("statuses", expanding=True))
     out = dict.fromkeys(statuses, 0)
     for status, n in conn.execute(stmt, {"statuses": list(statuses)}):
@@ -58,10 +61,7 @@ def depth_by_status(conn: Connection, statuses: Sequence[str]) -> dict[str, int]
 
 def oldest_pending_queued_at(conn: Connection) -> float | None:
     value = conn.execute(
-        text(
-            "SELECT min(queued_at) FROM entries WHERE embedding_status = 'pending' "
-            "AND import_id IS NULL"
-        )
+        text(f"SELECT min(queued_at) FROM entries WHERE embedding_status = 'pending' AND {VISIBLE}")
     ).scalar_one()
     return None if value is None else float(value)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 
+from heurist.db.visibility import visible_sql
 from heurist.domain.vocabulary import EmbeddingStatus
 from heurist.queue.sql.pause import _PAUSED
 
@@ -69,10 +70,10 @@ def requeued(*, revision: int, content_hash: str, now: float, priority: int) -> 
     }
 
 
-# A row an import has staged (import_id set) joins the queue when the import publishes.
-_CLAIMABLE = """((embedding_status = 'pending' AND next_attempt_at <= :now)
+# A row an import has staged joins the queue when the import publishes.
+_CLAIMABLE = f"""((embedding_status = 'pending' AND next_attempt_at <= :now)
     OR (embedding_status = 'processing' AND lease_expires_at < :now))
-    AND import_id IS NULL"""
+    AND {visible_sql()}"""
 
 _CLAIM_SQLITE = f"""
 UPDATE entries

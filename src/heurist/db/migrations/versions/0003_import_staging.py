@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("holder", sa.String(200), nullable=False),
         sa.Column("started_at", sa.Float, nullable=False),
         sa.Column("lease_expires_at", sa.Float, nullable=False),
+        sa.Column("published_at", sa.Float),
     )
     op.create_table(
         "idempotency_keys",
