@@ -30,6 +30,7 @@ from heurist.settings import Settings
 from heurist.signals import Signal
 from heurist.store.categories import CategoryStore
 from heurist.store.entries import EntryStore
+from heurist.transfer.staging import remove_dead_imports
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,8 @@ class Runtime:
     def start(self, *, serve_search: bool = True) -> None:
         private_dir(self.settings.data_dir)
         upgrade(self.db)
+        # A killed import's staged rows: invisible, but they take room and keep their ids.
+        remove_dead_imports(self.db)
         if self.pool is not None:
             self.pool.recover(retry_failed=self.settings.queue_retry_failed_on_startup)
             self.pool.start()

@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     worker_nice: Annotated[int, Field(ge=0, le=19)] = 10
     queue_retry_failed_on_startup: bool = False
     import_pause_lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    import_checkpoints: bool = Field(
+        default=False,
+        description=(
+            "fault tests only: at each step of an import's write, print 'import checkpoint: "
+            "STEP' to stderr and wait for a line on stdin before going on"
+        ),
+    )
 
     # Embedding.
     embedding_provider: Literal["local", "openai", "hash"] = "local"

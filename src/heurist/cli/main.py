@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from heurist.cli import transfer
+from heurist.cli import backup, transfer
 from heurist.cli.failures import EXIT_FAILED, EXIT_USAGE, report
 from heurist.client import ApiClient
 from heurist.domain.vocabulary import Kind, SearchMode
@@ -36,6 +36,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(index_app, name="index")
 app.command("import")(transfer.import_command)
 app.command("export")(transfer.export_command)
+app.command("backup")(backup.backup_command)
 
 console = Console()
 err_console = Console(stderr=True)

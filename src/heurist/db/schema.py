@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -36,6 +37,8 @@ categories = Table(
     Column("description", Text, nullable=False, default=""),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # Set while an import has staged the category and not yet published it: invisible.
+    Column("import_id", String(64)),
 )
 
 entries = Table(
@@ -76,10 +79,20 @@ entries = Table(
     Column("next_attempt_at", Float, nullable=False, default=0.0),
     Column("queued_at", Float, nullable=False),
     Column("embedded_at", Float),
+    # Set while an import has staged the row and not yet published it (DESIGN §11): the
+    # row is invisible to every read, search, count and queue claim until then.
+    Column("import_id", String(64)),
     Index("ix_entries_claim", "embedding_status", "priority", "queued_at"),
     Index("ix_entries_lease", "embedding_status", "lease_expires_at"),
     Index("ix_entries_category", "category_code", "kind"),
     Index("ix_entries_claimed_by", "claimed_by"),
+    # Only staged rows are in it: publishing or removing an import finds its rows at once.
+    Index(
+        "ix_entries_import",
+        "import_id",
+        sqlite_where=text("import_id IS NOT NULL"),
+        postgresql_where=text("import_id IS NOT NULL"),
+    ),
 )
 
 # One row per (entry, chunk). The id is the FAISS id; an upsert keeps it.
@@ -143,4 +156,33 @@ workers = Table(
     Column("started_at", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
     Index("ix_workers_last_seen", "last_seen"),
+)
+
+# One row per import that is staging or settling rows (``heurist.transfer.staging``). Its
+# lease is renewed with every batch; an import whose lease lapsed died: its staged rows are
+# removed (or, once published, settled) by the next start or import.
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("lease_expires_at", Float, nullable=False),
+    # Set by the publish: from then on the import's rows are visible (heurist.db.visibility).
+    Column("published_at", Float),
+)
+
+# The first answer to a create sent with an ``Idempotency-Key`` header, per key and scope
+# (route and caller), so that a retry replays it (``heurist.store.idempotency``).
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("scope", String(300), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_idempotency_keys_expires", "expires_at"),
 )

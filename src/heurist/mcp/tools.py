@@ -7,6 +7,8 @@ message (``ToolError``), never as a crash of the MCP server.
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -27,6 +29,9 @@ EntityType = Annotated[
     Field(description="'experience' (a short lesson with a playbook) or 'manual' (long docs)"),
 ]
 CategoryCode = Annotated[str, Field(description="the category's code, e.g. 'python-testing'")]
+# A create the API could not answer (no answer, or 503) is sent again, with the same key.
+CREATE_ATTEMPTS = 3
+CREATE_RETRY_SECONDS = 0.5
 Limit = Annotated[int, Field(ge=1, le=limits.SEARCH_LIMIT_MAX, description="results at most")]
 
 
@@ -106,7 +111,7 @@ class MemoryTools:
         Keep an experience atomic: one lesson, a title that states it, a playbook of steps."""
         with api_errors():
             body = _with_category(data, category_code)
-            entry = await self.api.post(shape.entries_path(entity_type), body)
+            entry = await self._create(shape.entries_path(entity_type), body)
             found = await duplicates.find_duplicates(
                 self.api,
                 kind=entity_type,
@@ -120,6 +125,19 @@ class MemoryTools:
             "duplicates": found["candidates"],
             "hint": duplicates.review_hint(found),
         }
+
+    async def _create(self, path: str, body: dict[str, Any]) -> Any:
+        """POST under a key of its own, fresh per call: a retry after a lost answer or a
+        503 reuses it, so the API creates the entry once and answers the same entry."""
+        key = uuid.uuid4().hex
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                return await self.api.post(path, body, idempotency_key=key)
+            except ApiError as exc:
+                if attempt == CREATE_ATTEMPTS or exc.status not in (None, 503):
+                    raise
+            await asyncio.sleep(CREATE_RETRY_SECONDS * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def update_entry(
         self,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from heurist.db.visibility import visible_sql
 from heurist.search.budget import TermCounts, within_budget
 from heurist.search.stopwords import STOPWORDS
 
@@ -21,6 +22,7 @@ MAX_TERMS = 64
 TITLE_WEIGHT = 2.0
 BODY_WEIGHT = 1.0
 SNIPPET_TOKENS = 32
+VISIBLE = visible_sql("e")  # not the rows of an unpublished import
 # The body as PostgreSQL's keyword index sees it (migration 0001's generated column).
 _PG_BODY = (
     "coalesce(e.playbook, '') || ' ' || coalesce(e.context, '') || ' ' || "
@@ -82,19 +84,28 @@ def _filter_sql(filters: Filters) -> tuple[str, dict[str, str]]:
 def _sqlite(conn: Connection, words: list[str], filters: Filters, limit: int) -> list[KeywordHit]:
     where, params = _filter_sql(filters)
     rank = f"bm25(entries_fts, {TITLE_WEIGHT}, {BODY_WEIGHT})"
-    if where:  # filters live in the entries table: join before the cut
+    # Filters live in the entries table: join before the cut. So does visibility while an
+    # import is staging rows (its invisible rows must not take the places of the cut).
+    if where or _staging(conn):
         sql = f"""SELECT e.id, {rank} AS rank
             FROM entries_fts JOIN entries e ON e.seq = entries_fts.rowid
-            WHERE entries_fts MATCH :match{where}
+            WHERE entries_fts MATCH :match AND {VISIBLE}{where}
             ORDER BY rank LIMIT :limit"""
     else:  # rank and cut inside FTS5 first: joining every match costs as much as ranking it
         sql = f"""SELECT e.id, f.rank FROM (
                 SELECT rowid, {rank} AS rank FROM entries_fts
                 WHERE entries_fts MATCH :match ORDER BY rank LIMIT :limit
-            ) f JOIN entries e ON e.seq = f.rowid
+            ) f JOIN entries e ON e.seq = f.rowid AND {VISIBLE}
             ORDER BY f.rank"""
     rows = conn.execute(text(sql), {"match": _fts_match(words), "limit": limit, **params}).all()
     return [KeywordHit(r.id, -float(r.rank)) for r in rows]
+
+
+def _staging(conn: Connection) -> bool:
+    """Whether an import has rows staged: one probe of a partial index that is empty
+    unless an import is running."""
+    sql = "SELECT 1 FROM entries WHERE import_id IS NOT NULL LIMIT 1"
+    return conn.execute(text(sql)).first() is not None
 
 
 def _fts_match(words: list[str]) -> str:
@@ -114,7 +125,8 @@ def keyword_snippets(conn: Connection, query: str, entry_ids: list[str]) -> dict
     if conn.dialect.name == "sqlite":
         sql = f"""SELECT e.id, snippet(entries_fts, 1, '', '', '…', {SNIPPET_TOKENS}) AS snip
             FROM entries_fts JOIN entries e ON e.seq = entries_fts.rowid
-            WHERE entries_fts MATCH :match AND e.id IN ({_placeholders(entry_ids)})"""
+            WHERE entries_fts MATCH :match AND {VISIBLE}
+            AND e.id IN ({_placeholders(entry_ids)})"""
         params = {"match": _fts_match(words), **ids}
     else:
         sql = f"""SELECT e.id, ts_headline('english', {_PG_BODY}, to_tsquery('english', :tsq),
@@ -135,7 +147,7 @@ def _postgres(conn: Connection, words: list[str], filters: Filters, limit: int) 
         text(
             f"""SELECT e.id, ts_rank_cd(e.search_tsv, q, 1) AS rank
             FROM entries e, to_tsquery('english', :tsq) q
-            WHERE e.search_tsv @@ q{where}
+            WHERE e.search_tsv @@ q AND {VISIBLE}{where}
             ORDER BY rank DESC LIMIT :limit"""
         ),
         {"tsq": " | ".join(words), "limit": limit, **params},

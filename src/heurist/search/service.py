@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from heurist.db.engine import Database
 from heurist.db.schema import entries
+from heurist.db.visibility import visible
 from heurist.domain.vocabulary import Fusion, Kind, SearchMode
 from heurist.embedding.base import Embedder
 from heurist.errors import InvalidInput
@@ -195,7 +196,10 @@ class SearchService:
         by_keyword = [c.entry_id for c in ranked if KEYWORD in c.matched_by]
         with self.db.read() as conn:
             rows = {
-                r.id: r for r in conn.execute(select(entries).where(entries.c.id.in_(ids))).all()
+                r.id: r
+                for r in conn.execute(
+                    select(entries).where(entries.c.id.in_(ids), visible(entries))
+                ).all()
             }
             chunks = vector_store.chunk_texts(conn, wanted_chunks)
             excerpts = keyword_snippets(conn, query, by_keyword)

@@ -10,51 +10,78 @@ from sqlalchemy.exc import IntegrityError
 from heurist.clock import iso, now
 from heurist.db.engine import Database
 from heurist.db.schema import categories, entries
+from heurist.db.visibility import visible
 from heurist.domain.vocabulary import Kind
 from heurist.errors import Conflict, NotFound
+from heurist.store.idempotency import IdempotencyKey, IdempotentWrite
 
 
 class CategoryStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.keys = IdempotentWrite(db)
 
-    def create(self, code: str, name: str, description: str = "") -> dict[str, Any]:
+    def create(
+        self,
+        code: str,
+        name: str,
+        description: str = "",
+        *,
+        key: IdempotencyKey | None = None,
+    ) -> dict[str, Any]:
+        """A new category. With ``key``, a retry answers the first create's category."""
         ts = now()
-        try:
-            with self.db.write() as conn:
-                conn.execute(
-                    insert(categories).values(
-                        code=code, name=name, description=description, created_at=ts, updated_at=ts
-                    )
+
+        def write(conn: Connection) -> dict[str, Any]:
+            conn.execute(
+                insert(categories).values(
+                    code=code, name=name, description=description, created_at=ts, updated_at=ts
                 )
+            )
+            return _get(conn, code)
+
+        try:
+            category, _replayed = self.keys.run(key, write)
         except IntegrityError as exc:
             raise Conflict(f"category '{code}' already exists", details={"field": "code"}) from exc
-        return self.get(code)
+        return category
 
     def get(self, code: str) -> dict[str, Any]:
         with self.db.read() as conn:
-            row = conn.execute(select(categories).where(categories.c.code == code)).first()
-            if row is None:
-                raise NotFound(f"category '{code}' does not exist", details={"field": "code"})
-            counts = _counts(conn, code)
-        return _public(row, counts.get(code, {}))
+            return _get(conn, code)
 
     def list(self) -> list[dict[str, Any]]:
         with self.db.read() as conn:
-            rows = conn.execute(select(categories).order_by(categories.c.code)).all()
+            rows = conn.execute(
+                select(categories).where(visible(categories)).order_by(categories.c.code)
+            ).all()
             counts = _counts(conn, None)
         return [_public(r, counts.get(r.code, {})) for r in rows]
 
 
+def _get(conn: Connection, code: str) -> dict[str, Any]:
+    row = conn.execute(
+        select(categories).where(categories.c.code == code, visible(categories))
+    ).first()
+    if row is None:
+        raise NotFound(f"category '{code}' does not exist", details={"field": "code"})
+    return _public(row, _counts(conn, code).get(code, {}))
+
+
 def exists(conn: Connection, code: str) -> bool:
     return (
-        conn.execute(select(categories.c.code).where(categories.c.code == code)).first() is not None
+        conn.execute(
+            select(categories.c.code).where(categories.c.code == code, visible(categories))
+        ).first()
+        is not None
     )
 
 
 def _counts(conn: Connection, code: str | None) -> dict[str, dict[str, int]]:
-    stmt = select(entries.c.category_code, entries.c.kind, func.count()).group_by(
-        entries.c.category_code, entries.c.kind
+    stmt = (
+        select(entries.c.category_code, entries.c.kind, func.count())
+        .where(visible(entries))
+        .group_by(entries.c.category_code, entries.c.kind)
     )
     if code is not None:
         stmt = stmt.where(entries.c.category_code == code)

@@ -3,6 +3,7 @@ file, then write it (under the running server's queue hold when there is one).""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,13 +12,14 @@ from typing import Any
 from sqlalchemy import select
 
 from heurist.db.engine import Database
-from heurist.db.schema import categories, entries
+from heurist.db.schema import entries
+from heurist.db.visibility import visible
 from heurist.domain.vocabulary import ImportMode, RecordKind
 from heurist.settings import Settings
 from heurist.transfer.coordination import QueueCoordinator
 from heurist.transfer.exporter import export_records
 from heurist.transfer.files import read_items, write_records
-from heurist.transfer.importer import ImportResult, write_plan
+from heurist.transfer.importer import ImportResult, visible_categories, write_plan
 from heurist.transfer.plan import (
     ImportPlan,
     Progress,
@@ -25,6 +27,7 @@ from heurist.transfer.plan import (
     check_against_store,
     check_replace,
 )
+from heurist.transfer.staging import Checkpoint
 
 # Called with the number of records in a phase before it starts ("validate", "write").
 PhaseStart = Callable[[str, int], None]
@@ -52,8 +55,11 @@ def validate_file(
         on_phase("validate", len(items))
     plan = build_plan(items, progress=progress)
     with db.read() as conn:
-        store_categories = set(conn.execute(select(categories.c.code)).scalars())
-        kinds = {r.id: r.kind for r in conn.execute(select(entries.c.id, entries.c.kind))}
+        store_categories = visible_categories(conn)
+        kinds = {
+            r.id: r.kind
+            for r in conn.execute(select(entries.c.id, entries.c.kind).where(visible(entries)))
+        }
     check_against_store(plan, store_categories=store_categories, store_kinds=kinds, mode=mode)
     if mode == ImportMode.REPLACE:
         check_replace(
@@ -75,11 +81,13 @@ def import_plan(
 ) -> ImportOutcome:
     """Write the plan; with a server running, drain → pause → write → release."""
     coordinator = QueueCoordinator(settings)
+    checkpoint = stdin_checkpoint if settings.import_checkpoints else None
     try:
         if not coordinator.server_running():
-            return ImportOutcome(_write(db, plan, mode, on_phase, progress), coordinated=False)
+            result = _write(db, plan, mode, on_phase, progress, checkpoint)
+            return ImportOutcome(result, coordinated=False)
         with coordinator.hold(force=force_while_paused, drain_timeout=drain_timeout):
-            result = _write(db, plan, mode, on_phase, progress)
+            result = _write(db, plan, mode, on_phase, progress, checkpoint)
         return ImportOutcome(result, coordinated=True)
     finally:
         coordinator.close()
@@ -91,10 +99,19 @@ def _write(
     mode: str,
     on_phase: PhaseStart | None,
     progress: Progress | None,
+    checkpoint: Checkpoint | None,
 ) -> ImportResult:
     if on_phase is not None:
         on_phase("write", len(plan.entries))
-    return write_plan(db, plan, mode=mode, progress=progress)
+    return write_plan(db, plan, mode=mode, progress=progress, checkpoint=checkpoint)
+
+
+def stdin_checkpoint(step: str) -> None:
+    """For fault tests (``HEURIST_IMPORT_CHECKPOINTS``): say where the import is, and wait
+    until told to go on, so a test can kill it at exactly that step."""
+    sys.stderr.write(f"import checkpoint: {step}\n")
+    sys.stderr.flush()
+    sys.stdin.readline()
 
 
 def export_file(db: Database, path: Path) -> dict[str, int]:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Response
 from heurist import limits
 from heurist.api.deps import RuntimeDep
 from heurist.api.errors import documented
+from heurist.api.idempotency import IdempotencyDep
 from heurist.domain.kinds import SPECS, KindSpec
 from heurist.domain.rules import refuse_cleared
 from heurist.domain.vocabulary import EmbeddingStatus, Kind, Section
@@ -25,8 +26,13 @@ def entry_router(spec: KindSpec) -> APIRouter:
     router = APIRouter(prefix=f"/api/v1/{spec.plural}", tags=[spec.plural])
     EntryId = Path(max_length=limits.ENTRY_ID_MAX)
 
-    def create(body: create_model, rt: RuntimeDep) -> dict[str, Any]:  # type: ignore[valid-type]
-        return _public(rt.entries.create(kind, body.model_dump()))  # type: ignore[attr-defined]
+    def create(
+        body: create_model,  # type: ignore[valid-type]
+        rt: RuntimeDep,
+        idempotency: IdempotencyDep,
+    ) -> dict[str, Any]:
+        data = body.model_dump()  # type: ignore[attr-defined]
+        return _public(rt.entries.create(kind, data, key=idempotency.for_body(data)))
 
     def read(rt: RuntimeDep, entry_id: str = EntryId) -> dict[str, Any]:
         return _public(rt.entries.get(entry_id, kind))

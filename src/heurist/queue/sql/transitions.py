@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 
+from heurist.db.visibility import visible_sql
 from heurist.domain.vocabulary import EmbeddingStatus
 from heurist.queue.sql.pause import _PAUSED
 
@@ -69,8 +70,10 @@ def requeued(*, revision: int, content_hash: str, now: float, priority: int) -> 
     }
 
 
-_CLAIMABLE = """((embedding_status = 'pending' AND next_attempt_at <= :now)
-    OR (embedding_status = 'processing' AND lease_expires_at < :now))"""
+# A row an import has staged joins the queue when the import publishes.
+_CLAIMABLE = f"""((embedding_status = 'pending' AND next_attempt_at <= :now)
+    OR (embedding_status = 'processing' AND lease_expires_at < :now))
+    AND {visible_sql()}"""
 
 _CLAIM_SQLITE = f"""
 UPDATE entries
