@@ -8,7 +8,7 @@ means re-reading the vector row, so replaying a change twice is harmless.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from heurist.db.schema import entries, vector_changes, vectors
 
 OP_UPSERT = "upsert"
 OP_DELETE = "delete"
+_KEY = ("entry_id", "chunk_index", "model")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,8 @@ def upsert_entry_vectors(
     chunks: Sequence[str],
     matrix: np.ndarray,
 ) -> list[int]:
-    """Store one vector per chunk, replacing what the entry had: one current set per entry."""
+    """Store one vector per chunk of ``model``, replacing what the entry had of that model:
+    one current set per (entry, model). Other models' vectors are left alone."""
     ts = now()
     insert_fn = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
     ids: list[int] = []
@@ -73,15 +75,21 @@ def upsert_entry_vectors(
         }
         stmt = insert_fn(vectors).values(**values)
         upsert = stmt.on_conflict_do_update(
-            index_elements=["entry_id", "chunk_index"],
-            set_={k: stmt.excluded[k] for k in values if k not in ("entry_id", "chunk_index")},
+            index_elements=["entry_id", "chunk_index", "model"],
+            set_={k: stmt.excluded[k] for k in values if k not in _KEY},
         ).returning(vectors.c.id)
         ids.append(int(conn.execute(upsert).scalar_one()))
     _log(conn, [(vid, entry_id, OP_UPSERT) for vid in ids])
     stale = (
         conn.execute(
             delete(vectors)
-            .where(and_(vectors.c.entry_id == entry_id, vectors.c.chunk_index >= len(chunks)))
+            .where(
+                and_(
+                    vectors.c.entry_id == entry_id,
+                    vectors.c.model == model,
+                    vectors.c.chunk_index >= len(chunks),
+                )
+            )
             .returning(vectors.c.id)
         )
         .scalars()
@@ -91,8 +99,27 @@ def upsert_entry_vectors(
     return ids
 
 
+def current_models(
+    conn: Connection, revisions: Mapping[str, int], models: Sequence[str]
+) -> set[tuple[str, str]]:
+    """The (entry, model) pairs among ``revisions`` x ``models`` whose vectors are current:
+    written for the entry's revision given (a worker then has nothing to do for them)."""
+    if not revisions or not models:
+        return set()
+    rows = conn.execute(
+        select(vectors.c.entry_id, vectors.c.model, vectors.c.revision).where(
+            and_(
+                vectors.c.entry_id.in_(list(revisions)),
+                vectors.c.model.in_(list(models)),
+                vectors.c.chunk_index == 0,
+            )
+        )
+    ).all()
+    return {(r.entry_id, r.model) for r in rows if revisions.get(r.entry_id) == r.revision}
+
+
 def tombstone_entry(conn: Connection, entry_id: str) -> int:
-    """Delete an entry's vectors (before the entry row goes), logging each deletion."""
+    """Delete an entry's vectors of every model (before the entry row goes), logging each."""
     gone = (
         conn.execute(delete(vectors).where(vectors.c.entry_id == entry_id).returning(vectors.c.id))
         .scalars()
