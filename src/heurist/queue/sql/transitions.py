@@ -292,12 +292,18 @@ def retry_failed(
     return int(conn.execute(stmt, params).rowcount)
 
 
-def requeue_model_change(conn: Connection, *, model: str, priority: int, now: float) -> int:
-    """Entries embedded by another model go back to the queue, behind interactive work."""
+def requeue_for_model(conn: Connection, *, model: str, priority: int, now: float) -> int:
+    """Embedded entries without current vectors of ``model`` go back to the queue, behind
+    interactive work: the back-fill of a model change. Idempotent (an entry back-filled
+    already has its vectors and is not matched), so every start and every migration step
+    may run it. Rows ``processing`` are left to their holder.
+    """
     result = conn.execute(
         text(
             f"""UPDATE entries SET {_REQUEUE}, priority = :priority, queued_at = :now
-            WHERE embedding_status = 'embedded' AND embedded_model <> :model"""
+            WHERE embedding_status = 'embedded' AND NOT EXISTS (
+                SELECT 1 FROM vectors v WHERE v.entry_id = entries.id AND v.model = :model
+                    AND v.chunk_index = 0 AND v.revision = entries.revision)"""
         ),
         {**REQUEUED, "model": model, "priority": priority, "now": now},
     )
