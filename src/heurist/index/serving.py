@@ -48,7 +48,9 @@ class ServingIndex:
         self.embedders = embedders
         self.before_sync = before_sync
         self.current = self._make(embedders.primary)
+        # Switches of the serving model seen while serving (not the start-up's first read).
         self.switches = 0
+        self._built = False
         self._missing: str | None = None
 
     def _make(self, embedder: Embedder) -> Serving:
@@ -83,14 +85,18 @@ class ServingIndex:
         nxt = self._make(embedder)
         nxt.sync.rebuild()
         previous, self.current = self.current, nxt
-        self.switches += 1
-        log.warning("search now serves model %s (was %s)", nxt.model, previous.model)
+        if self._built:
+            self.switches += 1
+            log.warning("search now serves model %s (was %s)", nxt.model, previous.model)
+        else:
+            log.info("search serves model %s, the database's serving model", nxt.model)
         return True
 
     def rebuild(self, *, load: bool = True) -> int:
         """Follow the serving model and reload the index from the database."""
         if not self.follow(load=load):
             self.current.sync.rebuild()
+        self._built = True
         return len(self.current.index)
 
     def sync(self) -> int:

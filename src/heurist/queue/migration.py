@@ -79,6 +79,9 @@ class ModelMigration:
         self._last_step = float("-inf")
         self._first_seen: tuple[str, float, int] | None = None
         self._lock = threading.Lock()
+        # Switches this process made (the guarded statement matched for it): for tests
+        # and logs, the whole fleet's sum is 1 per migration.
+        self.switched = 0
 
     def begin(self) -> sql.ServingRow:
         """At start-up: adopt, keep, start or cancel a migration to the configured model."""
@@ -136,6 +139,7 @@ class ModelMigration:
                     conn, model=row.target, priority=PRIORITY_REEMBED, now=self.clock()
                 )
         if switched:
+            self.switched += 1
             log.warning(
                 "model change complete: search now serves %s (was %s); prune %s with "
                 "`heurist index prune-model` once you will not switch back",
