@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Select, and_, delete, func, insert, select
+from sqlalchemy import Connection, Select, and_, delete, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from heurist.clock import now
-from heurist.db.schema import entries, vector_changes, vectors
+from heurist.db.schema import entries, serving_model, vector_changes, vectors
 
 OP_UPSERT = "upsert"
 OP_DELETE = "delete"
@@ -116,6 +116,36 @@ def current_models(
         )
     ).all()
     return {(r.entry_id, r.model) for r in rows if revisions.get(r.entry_id) == r.revision}
+
+
+def prune_model(conn: Connection, model: str) -> int:
+    """Delete every vector of ``model``, unless the database serves it or migrates to it.
+
+    The guard is inside the statement, so a switch committed meanwhile cannot lose the
+    vectors search now serves. Not logged as changes: no index holds a model nobody serves
+    (an index follows the serving model and rebuilds when it switches)."""
+    result = conn.execute(
+        delete(vectors).where(
+            and_(
+                vectors.c.model == model,
+                ~select(serving_model.c.id)
+                .where(
+                    and_(
+                        serving_model.c.id == 1,
+                        or_(serving_model.c.model == model, serving_model.c.target == model),
+                    )
+                )
+                .exists(),
+            )
+        )
+    )
+    return int(result.rowcount)
+
+
+def count_by_model(conn: Connection) -> dict[str, int]:
+    """Vectors per model (an entry's chunks each count)."""
+    rows = conn.execute(select(vectors.c.model, func.count()).group_by(vectors.c.model))
+    return {r[0]: int(r[1]) for r in rows}
 
 
 def tombstone_entry(conn: Connection, entry_id: str) -> int:

@@ -24,6 +24,9 @@ from typing import Any
 from heurist.db.engine import Database
 from heurist.embedding.base import Embedder
 from heurist.embedding.registry import EmbedderSet
+from heurist.errors import Conflict
+from heurist.index import embedding_cache
+from heurist.index import vectors as vector_store
 from heurist.limits import PRIORITY_REEMBED
 from heurist.queue import sql
 from heurist.signals import Signal
@@ -191,3 +194,28 @@ class ModelMigration:
             _, since, done_then = self._first_seen
         rate = (done - done_then) / (now - since) if now > since else 0.0
         return None if rate <= 0 else round((total - done) / rate, 1)
+
+    def prune(self, model: str) -> dict[str, Any]:
+        """Delete a model's vectors and cached vectors; refused (``Conflict``) for the
+        serving model and a migration's target."""
+        with self.db.write() as conn:
+            row = sql.read_serving(conn)
+            if model in (row.model, row.target):
+                role = "serves" if model == row.model else "is migrating to"
+                raise Conflict(
+                    f"the store {role} {model}: it cannot be pruned; switch to another model "
+                    "first (configure it and restart)",
+                    details={"model": model, "serving_model": row.model},
+                )
+            vectors = vector_store.prune_model(conn, model)
+            cached = embedding_cache.prune(conn, model)
+        log.warning("pruned model %s: %d vectors, %d cached vectors", model, vectors, cached)
+        return {"model": model, "vectors_deleted": vectors, "cache_deleted": cached}
+
+    def inventory(self) -> dict[str, Any]:
+        """Vectors and cached vectors per model."""
+        with self.db.read() as conn:
+            return {
+                "vectors": vector_store.count_by_model(conn),
+                "cache": embedding_cache.size(conn),
+            }
