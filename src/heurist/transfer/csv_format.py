@@ -35,6 +35,9 @@ SINGLE_COLUMNS: tuple[str, ...] = (
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
+VECTORS_MEMBER = "vectors.jsonl"
+
+
 def read_csv(path: Path) -> list[tuple[str, Any]]:
     with path.open(encoding="utf-8-sig", newline="") as handle:
         return _rows(handle, prefix="", kind=None)
@@ -48,6 +51,8 @@ def read_zip(path: Path) -> list[tuple[str, Any]]:
             if name.endswith("/"):
                 continue
             kind = KIND_OF_FILE.get(name.rsplit("/", 1)[-1])
+            if name == VECTORS_MEMBER:
+                continue  # a backup's vectors: heurist.transfer.vectors reads them
             if kind is None:
                 expected = ", ".join(FILE_NAMES.values())
                 raise InvalidRecord(name, None, f"unexpected file in the zip; expected {expected}")

@@ -13,7 +13,10 @@ from sqlalchemy import select
 from heurist.db.engine import Database
 from heurist.db.schema import categories, entries
 from heurist.domain.vocabulary import RecordKind
+from heurist.errors import InvalidInput
+from heurist.queue import sql
 from heurist.settings import Settings
+from heurist.transfer import vectors as backup
 from heurist.transfer.coordination import QueueCoordinator
 from heurist.transfer.exporter import export_records
 from heurist.transfer.files import read_items, write_records
@@ -28,6 +31,8 @@ PhaseStart = Callable[[str, int], None]
 class ImportOutcome:
     result: ImportResult
     coordinated: bool
+    # Entries stored with the vectors the file carried: embedded at once, no model call.
+    restored: int = 0
 
 
 def validate_file(
@@ -46,7 +51,12 @@ def validate_file(
     with db.read() as conn:
         store_categories = set(conn.execute(select(categories.c.code)).scalars())
         kinds = {r.id: r.kind for r in conn.execute(select(entries.c.id, entries.c.kind))}
+        model = sql.read_serving(conn).model
+        dim = None if model is None else backup.store_dimension(conn, model)
     check_against_store(plan, store_categories=store_categories, store_kinds=kinds, mode=mode)
+    carried = backup.zip_items(path) if path.suffix.lower() == ".zip" else items
+    plan.vectors = backup.collect(carried, model=model, dim=dim)
+    plan.vectors_model = model
     return plan
 
 
@@ -65,10 +75,9 @@ def import_plan(
     coordinator = QueueCoordinator(settings)
     try:
         if not coordinator.server_running():
-            return ImportOutcome(_write(db, plan, mode, on_phase, progress), coordinated=False)
+            return _write(db, plan, mode, on_phase, progress, coordinated=False)
         with coordinator.hold(force=force_while_paused, drain_timeout=drain_timeout):
-            result = _write(db, plan, mode, on_phase, progress)
-        return ImportOutcome(result, coordinated=True)
+            return _write(db, plan, mode, on_phase, progress, coordinated=True)
     finally:
         coordinator.close()
 
@@ -79,16 +88,35 @@ def _write(
     mode: str,
     on_phase: PhaseStart | None,
     progress: Progress | None,
-) -> ImportResult:
+    *,
+    coordinated: bool,
+) -> ImportOutcome:
     if on_phase is not None:
         on_phase("write", len(plan.entries))
-    return write_plan(db, plan, mode=mode, progress=progress)
+    result = write_plan(db, plan, mode=mode, progress=progress)
+    restored = 0
+    if plan.vectors and plan.vectors_model is not None:
+        restored = backup.write_vectors(db, plan.vectors, model=plan.vectors_model)
+    return ImportOutcome(result, coordinated=coordinated, restored=restored)
 
 
-def export_file(db: Database, path: Path) -> dict[str, int]:
-    """Write the whole store to ``path``; answers the count of records per kind."""
+def export_file(db: Database, path: Path, *, with_vectors: bool = False) -> dict[str, int]:
+    """Write the whole store to ``path``; answers the count of records per kind.
+
+    ``with_vectors``: each entry's current vectors go along (``.jsonl`` and ``.zip``)."""
     records = export_records(db)
-    write_records(path, records)
+    if with_vectors:
+        if path.suffix.lower() not in (".jsonl", ".zip"):
+            raise InvalidInput(
+                f"{path.name}: --with-vectors writes .jsonl or .zip, not {path.suffix}",
+                field="file",
+            )
+        backup.attach(db, records)
+    if with_vectors and path.suffix.lower() == ".zip":
+        write_records(path, backup.without_vectors(records))
+        backup.append_to_zip(path, records)
+    else:
+        write_records(path, records)
     counts: dict[str, Any] = dict.fromkeys(RecordKind, 0)
     for record in records:
         counts[record["kind"]] += 1

@@ -165,6 +165,27 @@ def mark_embedded(
     return int(result.rowcount) == 1
 
 
+def mark_restored(
+    conn: Connection, *, entry_id: str, revision: int, model: str, now: float
+) -> bool:
+    """An imported entry whose vectors came with the file: ``pending`` -> ``embedded``.
+
+    Guarded by the revision the import wrote and by no holder: a worker that claimed the
+    row meanwhile completes it itself (from the cache, which the restore filled first),
+    and an edit made meanwhile has another revision.
+    """
+    result = conn.execute(
+        text(
+            """UPDATE entries SET embedding_status = 'embedded', embedded_revision = :revision,
+            embedded_model = :model, embedded_at = :now, last_error = NULL
+            WHERE id = :id AND revision = :revision AND embedding_status = 'pending'
+                AND claimed_by IS NULL"""
+        ),
+        {"id": entry_id, "revision": revision, "model": model, "now": now},
+    )
+    return int(result.rowcount) == 1
+
+
 def mark_failed_attempt(
     conn: Connection,
     *,
