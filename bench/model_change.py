@@ -82,7 +82,7 @@ def queries(n: int) -> list[str]:
     return [" ".join(rng.choice(WORDS, size=5)) for _ in range(n)]
 
 
-def migrate(data: Path, n: int, n_queries: int) -> dict[str, Any]:
+def migrate(data: Path, n: int, n_queries: int, workers: int) -> dict[str, Any]:
     hashed = HashEmbedder(384)
     first = Runtime.build(settings(data, embedding_provider="hash", embedding_dim=384),
                           embedder=hashed)  # fmt: skip
@@ -104,7 +104,7 @@ def migrate(data: Path, n: int, n_queries: int) -> dict[str, Any]:
     before = [search_ms(rt, q) for q in qs]
     rt.stop()
 
-    rt = Runtime.build(settings(data), extra_embedders=[hashed])
+    rt = Runtime.build(settings(data), extra_embedders=[hashed], workers=workers)
     started = time.perf_counter()
     rt.start()
     during: list[float] = []
@@ -157,11 +157,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1500)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data, fresh = Path(tmp) / "store", Path(tmp) / "fresh"
-        m = migrate(data, args.n, args.queries)
+        m = migrate(data, args.n, args.queries, args.workers)
         r = restore(data, fresh, args.n)
     before, during = m["before"], m["during"]
     first = table(
@@ -185,7 +186,8 @@ def main() -> None:
             "## Model change and restore with vectors (`bench/model_change.py`)\n\n"
             f"`.venv/bin/python bench/model_change.py --n {args.n} --queries {args.queries} "
             f"--write` ({machine()}; SQLite; hash embedder (384 dims) -> local "
-            "all-MiniLM-L6-v2 on ONNX, 2 workers; hybrid search in process, one client).\n\n"
+            "all-MiniLM-L6-v2 on ONNX, "
+            f"{args.workers} workers; hybrid search in process, one client).\n\n"
             f"{first}\n\nThe embed time is the back-fill above (the local model embedding "
             "every chunk); the restore is `validate_file` + `import_plan` of the "
             f"`--with-vectors` JSONL and one index sync, with no model call.\n\n{second}\n"
