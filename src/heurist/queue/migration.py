@@ -130,14 +130,19 @@ class ModelMigration:
             self._last_step = now
         with self.db.read() as conn:
             row = sql.read_serving(conn)
-        if not row.migrating or row.model is None or row.target is None:
-            return False
+            if not row.migrating or row.model is None or row.target is None:
+                return False
+            ready = sql.switch_ready(conn, source=row.model, target=row.target)
+            idle = not ready and sql.in_flight(conn) == 0
+        if not (ready or idle):
+            return False  # the back-fill is under way: nothing to write
+        switched, requeued = False, 0
         with self.db.write() as conn:
-            switched = sql.switch_serving(
-                conn, source=row.model, target=row.target, now=self.clock()
-            )
-            requeued = 0
-            if not switched and sql.in_flight(conn) == 0:
+            if ready:
+                switched = sql.switch_serving(
+                    conn, source=row.model, target=row.target, now=self.clock()
+                )
+            elif idle:
                 requeued = sql.requeue_for_model(
                     conn, model=row.target, priority=PRIORITY_REEMBED, now=self.clock()
                 )

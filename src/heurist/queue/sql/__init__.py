@@ -55,6 +55,7 @@ from heurist.queue.sql.models import (
     migration_progress,
     read_serving,
     set_target,
+    switch_ready,
     switch_serving,
 )
 from heurist.queue.sql.pause import PauseFlag, read_pause, set_import_pause, set_operator_pause
@@ -118,5 +119,6 @@ __all__ = [
     "set_operator_pause",
     "set_target",
     "status_counts",
+    "switch_ready",
     "switch_serving",
 ]

@@ -126,6 +126,22 @@ def cancel_target(conn: Connection, *, serving: str, now: float) -> bool:
     return int(result.rowcount) == 1
 
 
+_BLOCKING = """SELECT 1 FROM entries e
+    WHERE {has} AND NOT {has_current}""".format(
+    has=_HAS.format(m=":source"), has_current=_HAS_CURRENT.format(m=":target")
+)
+
+
+def switch_ready(conn: Connection, *, source: str, target: str) -> bool:
+    """True when no entry searchable on ``source`` lacks current vectors of ``target``: the
+    condition of ``switch_serving``, as a read (it holds no write lock while it scans, so
+    a search process can ask every second without delaying a write)."""
+    row = conn.execute(
+        text(f"SELECT NOT EXISTS ({_BLOCKING})"), {"source": source, "target": target}
+    ).scalar_one()
+    return bool(row)
+
+
 def switch_serving(conn: Connection, *, source: str, target: str, now: float) -> bool:
     """Serve ``target`` instead of ``source``, in one guarded statement.
 
@@ -140,9 +156,8 @@ def switch_serving(conn: Connection, *, source: str, target: str, now: float) ->
             f"""UPDATE serving_model SET previous = model, model = target, spec = target_spec,
                 target = NULL, target_spec = NULL, migration_started_at = NULL,
                 switched_at = :now, updated_at = :now
-            WHERE id = 1 AND model = :source AND target = :target AND NOT EXISTS (
-                SELECT 1 FROM entries e
-                WHERE {_HAS.format(m=":source")} AND NOT {_HAS_CURRENT.format(m=":target")})"""
+            WHERE id = 1 AND model = :source AND target = :target
+                AND NOT EXISTS ({_BLOCKING})"""
         ),
         {"source": source, "target": target, "now": now},
     )
