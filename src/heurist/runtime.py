@@ -147,7 +147,7 @@ class Runtime:
     def start(self, *, serve_search: bool = True) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(self.db)
-        self.migration.begin()
+        self.migration.begin(decide=serve_search)
         if self.pool is not None:
             self.pool.recover(retry_failed=self.settings.queue_retry_failed_on_startup)
             self.pool.start()

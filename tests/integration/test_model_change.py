@@ -221,6 +221,27 @@ def test_a_crash_mid_migration_resumes(runtime_factory: Callable[..., Runtime]) 
         dead.pool and dead.pool.stop()
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_worker_process_with_the_old_model_follows_and_cancels_nothing(
+    runtime_factory: Callable[..., Runtime], db_url: str
+) -> None:
+    old, new = HashEmbedder(32), HashEmbedder(48)
+    first = runtime_factory(embedder=old, num_embedding_workers=1)
+    seed(first, n=5)
+    wait_for(lambda: all_embedded(first), message="seed never embedded")
+    settings = first.settings
+    first.stop()
+    server = start_with(settings, new, old, workers=0)  # the server decides: migrate
+    worker = Runtime.build(settings, embedder=old, extra_embedders=[new], role="worker")
+    worker.start(serve_search=False)  # an old configuration: it must not cancel
+    try:
+        assert serving(server).target == "hash-48"
+        wait_for(lambda: server.serving.current.model == "hash-48", message="never switched")
+    finally:
+        worker.stop()
+        server.stop()
+
+
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_two_instances_on_postgresql_both_switch_once(
     runtime_factory: Callable[..., Runtime], db_url: str

@@ -86,21 +86,24 @@ class ModelMigration:
         # and logs, the whole fleet's sum is 1 per migration.
         self.switched = 0
 
-    def begin(self) -> sql.ServingRow:
-        """At start-up: adopt, keep, start or cancel a migration to the configured model."""
+    def begin(self, *, decide: bool = True) -> sql.ServingRow:
+        """At start-up: adopt, keep, start or cancel a migration to the configured model.
+
+        Only a server decides (``decide``): a ``heurist worker`` process started with an
+        older configuration must not cancel a migration; it follows the row."""
         now = self.clock()
         requeued = 0
         with self.db.write() as conn:
             sql.adopt_model(conn, model=self.model, spec=self.spec, now=now)
             row = sql.read_serving(conn)
-            if row.model == self.model:
+            if decide and row.model == self.model:
                 if sql.cancel_target(conn, serving=self.model, now=now):
                     log.warning(
                         "model change to %s cancelled: %s is configured again and still serves",
                         row.target,
                         self.model,
                     )
-            else:
+            elif decide:
                 if sql.set_target(conn, target=self.model, spec=self.spec, now=now):
                     log.warning(
                         "model change: search keeps serving %s while every entry is embedded "
