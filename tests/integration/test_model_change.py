@@ -313,3 +313,44 @@ def test_migration_from_the_hash_embedder_to_the_real_model(
         assert found["results"][0]["id"] == retry
     finally:
         rt.stop()
+
+
+def test_a_store_from_before_vectors_per_model_upgrades_in_place(
+    db_url: str, runtime_factory: Callable[..., Runtime]
+) -> None:
+    """A store at 0002 (one vector set per entry) keeps its vectors: after the upgrade it
+    serves the model they were made with, and a start with that model calls it for nothing."""
+    from alembic import command
+    from sqlalchemy import text as sql_text
+
+    from heurist.db.engine import Database
+    from heurist.db.migrate import _config, upgrade
+
+    embedder = ScriptedEmbedder(32)
+    first = runtime_factory(embedder=embedder, num_embedding_workers=1)
+    ids = seed(first, n=6)
+    wait_for(lambda: all_embedded(first), message="seed never embedded")
+    first.stop()
+    db = Database(db_url)
+    config = _config()
+    with db.engine.connect() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0002")
+        conn.commit()
+    with db.read() as conn:
+        assert "serving_model" not in {
+            r[0]
+            for r in conn.execute(
+                sql_text("SELECT name FROM sqlite_master WHERE type = 'table'")
+                if db.dialect == "sqlite"
+                else sql_text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            )
+        }
+    upgrade(db)
+    db.dispose()
+    embedder.calls.clear()
+
+    rt = runtime_factory(embedder=embedder, num_embedding_workers=1)
+    assert serving(rt).model == "hash-32" and serving(rt).spec is not None
+    assert rt.index.entry_count() == len(ids)
+    assert [c for c in embedder.calls if c != ["warm up"]] == []
