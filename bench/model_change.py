@@ -19,6 +19,7 @@ Run: .venv/bin/python bench/model_change.py [--n 1500] [--queries 200] [--write]
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import threading
@@ -82,7 +83,9 @@ def queries(n: int) -> list[str]:
     return [" ".join(rng.choice(WORDS, size=5)) for _ in range(n)]
 
 
-def migrate(data: Path, n: int, n_queries: int, workers: int) -> dict[str, Any]:
+def migrate(
+    data: Path, n: int, n_queries: int, workers: int, *, paired: bool, window: float = 2.0
+) -> dict[str, Any]:
     hashed = HashEmbedder(384)
     first = Runtime.build(settings(data, embedding_provider="hash", embedding_dim=384),
                           embedder=hashed)  # fmt: skip
@@ -107,24 +110,42 @@ def migrate(data: Path, n: int, n_queries: int, workers: int) -> dict[str, Any]:
     rt = Runtime.build(settings(data), extra_embedders=[hashed], workers=workers)
     started = time.perf_counter()
     rt.start()
-    during: list[float] = []
+    samples: dict[str, list[float]] = {"running": [], "paused": []}
+    phase = ["running"]
     stop = threading.Event()
 
     def searcher() -> None:
         k = 0
         while not stop.is_set():
-            during.append(search_ms(rt, qs[k % len(qs)]))
+            took = search_ms(rt, qs[k % len(qs)])
+            samples[phase[0]].append(took)
             k += 1
 
     thread = threading.Thread(target=searcher, daemon=True)
     thread.start()
-    wait(lambda: rt.serving.current.model != "hash-384")
-    switch_s = time.perf_counter() - started
+    paused_s = 0.0
+    while rt.serving.current.model == "hash-384":
+        # Paired windows under the same machine load: the back-fill running, then paused
+        # (its batches in hand finished first), so other load on the machine hits both alike.
+        time.sleep(window)
+        if not paired:
+            continue
+        rt.queue.pause()
+        wait(lambda: rt.queue.counts()["processing"]["total"] == 0)
+        pause_started = time.perf_counter()  # batches in hand finished: the back-fill stops
+        phase[0] = "paused"
+        time.sleep(window)
+        phase[0] = "running"
+        rt.queue.resume()
+        paused_s += time.perf_counter() - pause_started
+    switch_s = time.perf_counter() - started - paused_s
     stop.set()
     thread.join()
     rt.stop()
     return {"chunks": chunks, "switch_s": switch_s, "before": percentiles(before),
-            "during": percentiles(during), "searches_during": len(during)}  # fmt: skip
+            "during": percentiles(samples["running"]),
+            "paused": percentiles(samples["paused"]) if samples["paused"] else None,
+            "searches_during": len(samples["running"])}  # fmt: skip
 
 
 def restore(data: Path, fresh: Path, n: int) -> dict[str, Any]:
@@ -158,20 +179,32 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1500)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--paired",
+        action="store_true",
+        help="alternate 2 s windows with the back-fill running and paused (for a shared machine)",
+    )
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         data, fresh = Path(tmp) / "store", Path(tmp) / "fresh"
-        m = migrate(data, args.n, args.queries, args.workers)
+        m = migrate(data, args.n, args.queries, args.workers, paired=args.paired)
         r = restore(data, fresh, args.n)
-    before, during = m["before"], m["during"]
-    first = table(
-        ["manuals (chunks)", "time to switch (s)", "search p50 / p95 before (ms)",
-         "p50 / p95 during (ms)", "p95 ratio", "searches during"],
-        [[f"{args.n} ({m['chunks']})", f"{m['switch_s']:.1f}",
-          f"{before['p50']:.1f} / {before['p95']:.1f}", f"{during['p50']:.1f} / {during['p95']:.1f}",
-          f"{during['p95'] / before['p95']:.2f}x", m["searches_during"]]],
-    )  # fmt: skip
+    load_after = os.getloadavg()[0]
+    before, during, paused = m["before"], m["during"], m["paused"]
+    headers = ["manuals (chunks)", "time to switch (s)", "search p50 / p95 before (ms)",
+               "p50 / p95 during (ms)", "p95 during / before"]  # fmt: skip
+    row = [f"{args.n} ({m['chunks']})", f"{m['switch_s']:.1f}",
+           f"{before['p50']:.1f} / {before['p95']:.1f}", f"{during['p50']:.1f} / {during['p95']:.1f}",
+           f"{during['p95'] / before['p95']:.2f}x"]  # fmt: skip
+    if paused is not None:
+        headers += ["p50 / p95 back-fill paused (ms)", "p95 during / paused"]
+        row += [
+            f"{paused['p50']:.1f} / {paused['p95']:.1f}",
+            f"{during['p95'] / paused['p95']:.2f}x",
+        ]
+    first = table([*headers, "searches during"], [[*row, m["searches_during"]]])
     second = table(
         ["manuals", "backup (MB)", "embed time (s)", "restore until searchable (s)",
          "fraction", "re-import (s)", "fraction"],
@@ -179,13 +212,16 @@ def main() -> None:
           f"{r['restore_s'] / m['switch_s']:.1%}", f"{r['reimport_s']:.2f}",
           f"{r['reimport_s'] / m['switch_s']:.1%}"]],
     )  # fmt: skip
+    print(f"load average {load_before:.1f} -> {load_after:.1f}")
     print(first, "\n")
     print(second)
     if args.write:
         body = (
             "## Model change and restore with vectors (`bench/model_change.py`)\n\n"
             f"`.venv/bin/python bench/model_change.py --n {args.n} --queries {args.queries} "
-            f"--write` ({machine()}; SQLite; hash embedder (384 dims) -> local "
+            f"--workers {args.workers}{' --paired' if args.paired else ''} --write` "
+            f"({machine()}, load average {load_before:.1f} at the start and {load_after:.1f} "
+            "at the end; SQLite; hash embedder (384 dims) -> local "
             "all-MiniLM-L6-v2 on ONNX, "
             f"{args.workers} workers; hybrid search in process, one client).\n\n"
             f"{first}\n\nThe embed time is the back-fill above (the local model embedding "
