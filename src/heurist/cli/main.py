@@ -164,6 +164,45 @@ def index_rebuild() -> None:
     console.print(f"index rebuilt: {result['vectors']} vectors")
 
 
+@index_app.command("status")
+def index_status(as_json: bool = typer.Option(False, "--json")) -> None:
+    """The serving model, a model change's progress and time left, vectors per model."""
+    result = call("GET", "/admin/index/status", admin=True)
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    console.print(f"serving model: {result['serving_model']}")
+    migration = result["migration"]
+    if migration is None:
+        console.print("no model change in progress")
+    else:
+        done, total = migration["done"], migration["total"]
+        eta = migration.get("eta_seconds")
+        console.print(
+            f"model change {migration['from']} -> {migration['to']}: {done}/{total} entries"
+            + (f", about {eta:.0f} s left" if eta is not None else "")
+        )
+    table = Table(title="vectors per model")
+    for column in ("model", "vectors", "cached"):
+        table.add_column(column)
+    for model in sorted(set(result["vectors"]) | set(result["cache"])):
+        label = f"{model} (serving)" if model == result["serving_model"] else model
+        table.add_row(
+            label, str(result["vectors"].get(model, 0)), str(result["cache"].get(model, 0))
+        )
+    console.print(table)
+
+
+@index_app.command("prune-model")
+def index_prune_model(model: str = typer.Argument(..., help="The model id to forget.")) -> None:
+    """Delete a model's vectors and cached vectors (not the serving model's)."""
+    result = call("POST", "/admin/index/prune-model", admin=True, json={"model": model})
+    console.print(
+        f"pruned {result['model']}: {result['vectors_deleted']} vectors, "
+        f"{result['cache_deleted']} cached vectors"
+    )
+
+
 @app.command()
 def search(
     query: str,

@@ -96,6 +96,12 @@ def import_command(
 
 def export_command(
     file: Path = typer.Argument(..., help="Where to write: .jsonl, .csv or .zip (one CSV a kind)."),
+    with_vectors: bool = typer.Option(
+        False,
+        "--with-vectors",
+        help="Also write each entry's vectors with their model (.jsonl, .zip): an import "
+        "into a store serving that model is searchable by meaning at once, no model call.",
+    ),
 ) -> None:
     """Export every category, experience and manual, losslessly, in a stable order."""
     from heurist.transfer.service import export_file
@@ -103,7 +109,7 @@ def export_command(
     cfg = _settings()
     db = _database(cfg)
     try:
-        counts = export_file(db, file)
+        counts = export_file(db, file, with_vectors=with_vectors)
     except (HeuristError, OSError) as exc:
         raise typer.Exit(report(exc)) from exc
     finally:
@@ -151,7 +157,12 @@ def _report(outcome: ImportOutcome, validate_s: float, write_s: float) -> None:
     )
     where = "queue held during the write" if outcome.coordinated else "no server running"
     console.print(f"validated in {validate_s:.2f}s, written in {write_s:.2f}s ({where})")
-    console.print("imported entries are pending: the workers embed them in the background")
+    if outcome.restored:
+        console.print(
+            f"{outcome.restored} entries restored with their vectors: searchable by meaning now"
+        )
+    if outcome.restored < r.entries_created + r.entries_updated:
+        console.print("imported entries are pending: the workers embed them in the background")
 
 
 def _wait_embedded(cfg: Settings, outcome: ImportOutcome) -> None:

@@ -42,6 +42,7 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 FIELD_SIZE_MAX = 2 * limits.MANUAL_CONTENT_MAX
 # Columns a file may carry besides its kind's: the API's derived values (ignored on import).
 EXTRA_COLUMNS = frozenset(("kind", *IGNORED))
+VECTORS_MEMBER = "vectors.jsonl"
 
 
 def read_csv(path: Path) -> list[tuple[str, Any]]:
@@ -60,6 +61,8 @@ def read_zip(path: Path) -> list[tuple[str, Any]]:
                 if info.is_dir():
                     continue
                 name = info.filename
+                if name == VECTORS_MEMBER:
+                    continue  # a backup's vectors: heurist.transfer.vectors reads them
                 kind = KIND_OF_FILE.get(name.rsplit("/", 1)[-1])
                 if kind is None:
                     expected = ", ".join(FILE_NAMES.values())

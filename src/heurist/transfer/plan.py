@@ -15,6 +15,7 @@ from typing import Any
 from heurist.domain.vocabulary import ImportMode, RecordKind
 from heurist.transfer.errors import DeletionRefused, InvalidRecord
 from heurist.transfer.records import CategoryRecord, EntryRecord, parse_record
+from heurist.transfer.vectors import ImportedVectors
 
 Progress = Callable[[int], None]
 
@@ -23,6 +24,9 @@ Progress = Callable[[int], None]
 class ImportPlan:
     categories: list[CategoryRecord] = field(default_factory=list)
     entries: list[EntryRecord] = field(default_factory=list)
+    # The serving model's vectors carried by the file (export --with-vectors), and the model.
+    vectors: list[ImportedVectors] = field(default_factory=list)
+    vectors_model: str | None = None
 
     def count(self, kind: str) -> int:
         if kind == RecordKind.CATEGORY:

@@ -48,6 +48,8 @@ IGNORED = frozenset(
         "last_error",
         "content_hash",
         "counts",
+        # Vectors of a backup (export --with-vectors): read by heurist.transfer.vectors.
+        "vectors",
     )
 )
 # Ids are used in URL paths: keep them to a safe alphabet.

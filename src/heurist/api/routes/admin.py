@@ -35,7 +35,13 @@ def queue_status(rt: RuntimeDep) -> dict[str, Any]:
         "queue": rt.queue.counts(),
         "oldest_pending_age_seconds": rt.queue.oldest_pending_age(),
         "workers": _workers(rt),
+        "embedding_cache": _cache(rt),
     }
+
+
+def _cache(rt: RuntimeDep) -> dict[str, int]:
+    """This process's workers' cache lookups: chunks found (no model call) and embedded."""
+    return rt.pool.signals.cache.snapshot() if rt.pool is not None else {"hits": 0, "misses": 0}
 
 
 WORKER_FIELDS = (
@@ -122,5 +128,29 @@ def failed(rt: RuntimeDep, limit: int = Query(100, ge=1, le=1000)) -> dict[str, 
 
 @router.post("/index/rebuild")
 async def rebuild_index(rt: RuntimeDep) -> dict[str, Any]:
-    loaded = await run_in_threadpool(rt.index_sync.rebuild)
+    loaded = await run_in_threadpool(rt.serving.rebuild)
     return {"status": "rebuilt", "vectors": loaded}
+
+
+class PruneModel(BaseModel):
+    model: str = Field(min_length=1, max_length=200)
+
+
+@router.get("/index/status")
+def index_status(rt: RuntimeDep) -> dict[str, Any]:
+    """The serving model, a model change in progress, and what each model holds."""
+    status = rt.migration.status()
+    status["switched_at"] = iso(status["switched_at"])
+    if status["migration"] is not None:
+        status["migration"]["started_at"] = iso(status["migration"]["started_at"])
+    current = rt.serving.current
+    status["index"] = {"model": current.model, "vectors": len(current.index)}
+    status |= rt.migration.inventory()
+    status["embedding_cache"] = _cache(rt)
+    return status
+
+
+@router.post("/index/prune-model")
+def prune_model(rt: RuntimeDep, body: PruneModel) -> dict[str, Any]:
+    """Delete a model's vectors (409 for the serving model or a migration's target)."""
+    return rt.migration.prune(body.model)
