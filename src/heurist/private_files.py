@@ -33,7 +33,11 @@ def private_sqlite_file(path: Path) -> None:
     if not path.parent.is_dir():
         return  # SQLite will say the file cannot be opened
     if not path.exists():
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+        except OSError as exc:  # a full or read-only disk: SQLite will say what it is
+            log.warning("could not create %s: %s", path, exc)
+            return
     for suffix in SQLITE_SUFFIXES:
         companion = path.with_name(path.name + suffix)
         if companion.exists():

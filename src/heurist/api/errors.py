@@ -163,7 +163,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def _allowed_methods(request: Request) -> str:
     """Every method some route answers on this path (HEAD with GET, and OPTIONS): each
     method asked of the router as a request of it would be."""
-    routes = request.app.router.routes
+    # A route with no method list (the MCP SDK's) takes every method and answers for itself.
+    routes = [r for r in request.app.router.routes if getattr(r, "methods", ()) is not None]
     methods = {
         method
         for method in METHODS

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from mcp.server.transport_security import TransportSecuritySettings
 
 from heurist.client import AsyncApiClient
@@ -54,9 +55,7 @@ def mount_mcp(app: FastAPI, settings: Settings) -> AbstractAsyncContextManager[N
     return lifespan()
 
 
-async def _no_event_stream() -> None:
-    raise HTTPException(
-        405,
-        "this MCP endpoint is stateless and streams nothing: use POST",
-        headers={"Allow": "POST"},
-    )
+async def _no_event_stream() -> JSONResponse:
+    message = "this MCP endpoint is stateless and streams nothing: use POST"
+    body = {"error": {"code": "method_not_allowed", "message": message, "details": None}}
+    return JSONResponse(body, status_code=405, headers={"Allow": "POST"})
