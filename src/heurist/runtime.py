@@ -115,7 +115,7 @@ class Runtime:
                 db,
                 embedder,
                 size=size,
-                config=worker_config(settings),
+                config=worker_config(settings, size),
                 instance_id=settings.instance_id or default_instance(role, settings),
                 work=work,
                 vectors=vectors,
@@ -230,8 +230,11 @@ def _local_onnx_unpinned(settings: Settings) -> bool:
     )
 
 
-def worker_config(settings: Settings) -> WorkerConfig:
+def worker_config(settings: Settings, workers: int | None = None) -> WorkerConfig:
+    size = settings.num_embedding_workers if workers is None else workers
+    backfill = settings.backfill_workers
     return WorkerConfig(
+        backfill_workers=max(1, size // 2) if backfill is None else backfill,
         batch_size=settings.worker_batch_size,
         lease_seconds=settings.lease_seconds,
         heartbeat_interval=settings.resolved_heartbeat_interval,

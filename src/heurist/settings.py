@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     retry_max_seconds: Annotated[float, Field(ge=0, le=86400)] = 300.0
     outage_backoff_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
     worker_nice: Annotated[int, Field(ge=0, le=19)] = 10
+    backfill_workers: Annotated[int, Field(ge=0, le=64)] | None = Field(
+        default=None,
+        description="workers that may embed a model change's back-fill at once "
+        "(default: half the pool, at least 1; 0: all)",
+    )
     queue_retry_failed_on_startup: bool = False
     import_pause_lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
     import_checkpoints: bool = Field(

@@ -221,6 +221,45 @@ def test_a_crash_mid_migration_resumes(runtime_factory: Callable[..., Runtime]) 
         dead.pool and dead.pool.stop()
 
 
+class BackfillGate(ScriptedEmbedder):
+    """Holds every call without the word 'urgent' until ``release`` is set."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim)
+        self.release = threading.Event()
+
+    def _embed(self, texts: list[str]) -> Any:
+        if not any("urgent" in t for t in texts):
+            self.entered.set()
+            self.release.wait(60)
+        return super()._embed(texts)
+
+
+def test_the_back_fill_leaves_a_worker_for_interactive_writes(
+    runtime_factory: Callable[..., Runtime],
+) -> None:
+    """With two workers, at most one takes back-fill rows (HEURIST_BACKFILL_WORKERS): a
+    write made while the back-fill holds a batch in the model is embedded by the other.
+    (With the limit off, both workers sit in the held batches and the write waits.)"""
+    old, new = ScriptedEmbedder(32), BackfillGate(48)
+    first, _ = embedded_store(runtime_factory, old)
+    settings = first.settings
+    first.stop()
+    rt = start_with(settings, new, old, workers=2)
+    try:
+        wait_for(new.entered.is_set, message="the back-fill never reached the model")
+        fields = {"category": "ops", "section": "useful", "title": "urgent fix", "playbook": "z"}
+        urgent = rt.entries.create("experience", fields)["id"]
+        wait_for(
+            lambda: rt.entries.get(urgent)["embedding_status"] == "embedded",
+            message="the interactive write waited behind the back-fill",
+        )
+        assert not new.release.is_set()  # the back-fill batch is still in the model
+    finally:
+        new.release.set()
+        rt.stop()
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_worker_process_with_the_old_model_follows_and_cancels_nothing(
     runtime_factory: Callable[..., Runtime], db_url: str

@@ -54,6 +54,8 @@ class WorkerPool:
         self.boot = os.urandom(4).hex()
         self.prefix = f"{instance_id}/{self.boot}/"
         self.signals = PoolSignals(work=work, vectors=vectors, clock=clock)
+        if 0 < config.backfill_workers < size:
+            self.signals.backfill = threading.BoundedSemaphore(config.backfill_workers)
         self.make_worker = make_worker
         self.stats: list[WorkerStats] = []
         self._threads: list[threading.Thread] = []

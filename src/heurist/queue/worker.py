@@ -31,6 +31,7 @@ from heurist.domain.vocabulary import EmbeddingStatus
 from heurist.embedding.base import Embedder
 from heurist.embedding.embedded_text import chunks_for
 from heurist.embedding.errors import PermanentEmbeddingError, ProviderUnavailable
+from heurist.limits import PRIORITY_REEMBED
 from heurist.queue import sql
 from heurist.queue.backoff import retry_delay
 from heurist.queue.heartbeat import Heartbeat
@@ -55,6 +56,9 @@ class WorkerConfig:
     retry_max: float
     outage_base: float = 5.0
     nice: int = 0
+    # At most this many workers of a pool take a model change's back-fill at a time, so
+    # the others (and the cores they would use) stay free for writes and searches. 0: all.
+    backfill_workers: int = 0
 
 
 @dataclass
@@ -138,6 +142,8 @@ class PoolSignals:
         # migration's target, heurist.queue.migration.ActiveModels); None: the worker's own.
         self.models: Callable[[], list[Embedder]] | None = None
         self.cache = CacheCounts()
+        # Permits to take back-fill rows (WorkerConfig.backfill_workers); None: no limit.
+        self.backfill: threading.Semaphore | None = None
 
     def outage(self, base: float, cap: float, reason: str) -> float:
         with self._lock:
@@ -259,18 +265,25 @@ class Worker:
             return False
         if self._unsettled:
             self._settle()
-        batch = self.claim()
-        if self.signals.database_down_since is not None:
-            self.signals.database_ok()
-        if not batch:
-            self.stats.paused = self._paused()
-            self.stats.state = "paused" if self.stats.paused else "idle"
-            return False
-        self.stats.paused = False
-        self.process(batch)
-        return True
+        permits = self.signals.backfill
+        backfill = permits is None or permits.acquire(blocking=False)
+        try:
+            batch = self.claim(backfill=backfill)
+            if self.signals.database_down_since is not None:
+                self.signals.database_ok()
+            if not batch:
+                self.stats.paused = self._paused()
+                self.stats.state = "paused" if self.stats.paused else "idle"
+                return False
+            self.stats.paused = False
+            self.process(batch)
+            return True
+        finally:
+            if permits is not None and backfill:
+                permits.release()
 
-    def claim(self) -> list[sql.Claimed]:
+    def claim(self, *, backfill: bool = True) -> list[sql.Claimed]:
+        """Claim a batch; without ``backfill``, no row of a model change's back-fill."""
         with self.db.write() as conn:
             return sql.claim(
                 conn,
@@ -278,6 +291,7 @@ class Worker:
                 limit=self.config.batch_size,
                 now=self.clock(),
                 lease_seconds=self.config.lease_seconds,
+                max_priority=sql.ANY_PRIORITY if backfill else PRIORITY_REEMBED - 1,
             )
 
     def process(self, batch: list[sql.Claimed]) -> None:

@@ -67,6 +67,7 @@ from heurist.queue.sql.reads import (
     status_counts,
 )
 from heurist.queue.sql.transitions import (
+    ANY_PRIORITY,
     ERROR_TEXT_MAX,
     REQUEUED,
     Claimed,
@@ -86,6 +87,7 @@ from heurist.queue.sql.transitions import (
 from heurist.queue.sql.workers import list_workers, prune_workers, report_workers
 
 __all__ = [
+    "ANY_PRIORITY",
     "ERROR_TEXT_MAX",
     "REQUEUED",
     "Claimed",

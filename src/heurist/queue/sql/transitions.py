@@ -80,7 +80,7 @@ UPDATE entries
 SET embedding_status = 'processing', claimed_by = :holder, claimed_at = :now,
     lease_expires_at = :lease, attempts = attempts + 1
 WHERE id IN (
-    SELECT id FROM entries WHERE {_CLAIMABLE} AND NOT {_PAUSED}
+    SELECT id FROM entries WHERE {_CLAIMABLE} AND priority <= :max_priority AND NOT {_PAUSED}
     ORDER BY priority, queued_at LIMIT :limit)
 RETURNING id, kind, revision, attempts, title, playbook, context, content, summary, queued_at
 """
@@ -90,15 +90,25 @@ UPDATE entries
 SET embedding_status = 'processing', claimed_by = :holder, claimed_at = :now,
     lease_expires_at = :lease, attempts = attempts + 1
 WHERE id IN (
-    SELECT id FROM entries WHERE {_CLAIMABLE} AND NOT {_PAUSED}
+    SELECT id FROM entries WHERE {_CLAIMABLE} AND priority <= :max_priority AND NOT {_PAUSED}
     ORDER BY priority, queued_at LIMIT :limit
     FOR UPDATE SKIP LOCKED)
 RETURNING id, kind, revision, attempts, title, playbook, context, content, summary, queued_at
 """
 
 
+# No priority limit: every claimable row may be taken.
+ANY_PRIORITY = 2**31 - 1
+
+
 def claim(
-    conn: Connection, *, holder: str, limit: int, now: float, lease_seconds: float
+    conn: Connection,
+    *,
+    holder: str,
+    limit: int,
+    now: float,
+    lease_seconds: float,
+    max_priority: int = ANY_PRIORITY,
 ) -> list[Claimed]:
     """Take up to ``limit`` claimable rows for ``holder``, in one statement.
 
@@ -107,11 +117,18 @@ def claim(
     makes concurrent claimers skip each other's rows, and the outer WHERE re-checks
     nothing stale. Rows whose lease has expired are taken as well (their holder is
     gone or stuck), and the pause flag is read inside the same statement.
+    ``max_priority`` leaves rows of a higher number (a model change's back-fill) to others.
     """
     sql = _CLAIM_SQLITE if conn.dialect.name == "sqlite" else _CLAIM_POSTGRES
     rows = conn.execute(
         text(sql),
-        {"holder": holder, "now": now, "lease": now + lease_seconds, "limit": limit},
+        {
+            "holder": holder,
+            "now": now,
+            "lease": now + lease_seconds,
+            "limit": limit,
+            "max_priority": max_priority,
+        },
     ).all()
     claimed = [Claimed(**row._mapping) for row in rows]
     claimed.sort(key=lambda c: c.queued_at)

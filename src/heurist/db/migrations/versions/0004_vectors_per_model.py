@@ -3,7 +3,7 @@
 A vector row becomes (entry, chunk, model), so an entry can hold the vectors of two models
 during a model change. ``serving_model`` records the model search serves; an existing store
 serves the model its vectors were made with (the most common one), whose embedder settings
-are filled in by the first start that configures it. ``embedding_cache`` is seeded from the
+are filled in by the first start that configures it (the default local model's are known). ``embedding_cache`` is seeded from the
 existing vectors, so nothing already embedded is ever embedded again.
 
 Revision ID: 0004
@@ -13,6 +13,7 @@ Revises: 0003
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 
 import sqlalchemy as sa
@@ -24,6 +25,19 @@ branch_labels = None
 depends_on = None
 
 PAGE = 2_000
+# The default local model: a store made with it can build it again without being told how,
+# so a first start with another model already serves it while the new one is back-filled.
+DEFAULT_LOCAL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_SPEC = json.dumps(
+    {
+        "embedding_dim": None,
+        "embedding_model": DEFAULT_LOCAL,
+        "embedding_provider": "local",
+        "embedding_runtime": "onnx",
+        "embedding_url": None,
+    },
+    sort_keys=True,
+)
 
 
 def upgrade() -> None:
@@ -58,8 +72,15 @@ def upgrade() -> None:
         sa.text("SELECT model FROM vectors GROUP BY model ORDER BY count(*) DESC LIMIT 1")
     ).scalar()
     conn.execute(
-        sa.text("INSERT INTO serving_model (id, model, updated_at) VALUES (1, :model, :now)"),
-        {"model": model, "now": time.time()},
+        sa.text(
+            "INSERT INTO serving_model (id, model, spec, updated_at) "
+            "VALUES (1, :model, :spec, :now)"
+        ),
+        {
+            "model": model,
+            "spec": DEFAULT_SPEC if model == DEFAULT_LOCAL else None,
+            "now": time.time(),
+        },
     )
     _seed_cache(conn)
 
