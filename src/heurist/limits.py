@@ -15,6 +15,11 @@ MANUAL_SUMMARY_MAX = 2_000
 AUTHOR_MAX = 200
 SOURCE_MAX = 500
 ENTRY_ID_MAX = 64
+FEEDBACK_NOTE_MAX = 2_000
+RETIRE_REASON_MAX = 2_000
+# Curation inbox: proposed entries and flagged ones shown at most, and twins per entry.
+INBOX_MAX = 200
+INBOX_DUPLICATES = 3
 
 REQUEST_BODY_MAX_BYTES = 1_000_000
 PAGE_SIZE_DEFAULT = 50

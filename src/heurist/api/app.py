@@ -12,7 +12,16 @@ from heurist import limits
 from heurist.api import errors
 from heurist.api.auth_middleware import BearerAuthMiddleware
 from heurist.api.body_limit import BodyLimitMiddleware
-from heurist.api.routes import admin, categories, entries, health, import_pause, metrics, search
+from heurist.api.routes import (
+    admin,
+    categories,
+    curation,
+    entries,
+    health,
+    import_pause,
+    metrics,
+    search,
+)
 from heurist.api.ui import create_router as ui_router
 from heurist.mcp.http import mount_mcp
 from heurist.observability.http import HttpMetricsMiddleware
@@ -54,6 +63,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         search.router,
         admin.router,
         import_pause.router,
+        curation.entries,
+        curation.admin,
     ):
         app.include_router(router)
     app.include_router(ui_router(settings))  # the dashboard at /ui

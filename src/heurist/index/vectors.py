@@ -37,6 +37,7 @@ class VectorRow:
     section: str | None
     model: str
     vector: np.ndarray
+    state: str = "approved"  # EntryState: search shows approved entries by default
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +104,8 @@ def tombstone_entry(conn: Connection, entry_id: str) -> int:
 
 
 def touch_entry(conn: Connection, entry_id: str) -> None:
-    """Log the entry's vectors as changed: its category or section (index filters) moved."""
+    """Log the entry's vectors as changed: its category, section or state (index filters)
+    moved."""
     ids = conn.execute(select(vectors.c.id).where(vectors.c.entry_id == entry_id)).scalars()
     _log(conn, [(int(vid), entry_id, OP_UPSERT) for vid in ids])
 
@@ -159,6 +161,7 @@ def _vector_query() -> Select[Any]:
         entries.c.kind,
         entries.c.category_code,
         entries.c.section,
+        entries.c.state,
     ).join(entries, entries.c.id == vectors.c.entry_id)
 
 
@@ -172,6 +175,7 @@ def _to_row(r: Any) -> VectorRow:
         section=r.section,
         model=r.model,
         vector=np.frombuffer(r.vector, dtype=np.float32),
+        state=r.state,
     )
 
 

@@ -33,6 +33,8 @@ class Filters:
     kind: str | None = None
     category: str | None = None
     section: str | None = None
+    # Entry states shown (``EntryState``); None shows every state.
+    states: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,10 @@ def _filter_sql(filters: Filters) -> tuple[str, dict[str, str]]:
         if value is not None:
             clauses.append(f" AND e.{column} = :{column}")
             params[column] = value
+    if filters.states is not None:
+        names = [f"state{i}" for i in range(len(filters.states))]
+        clauses.append(f" AND e.state IN ({', '.join(':' + n for n in names)})")
+        params.update(zip(names, filters.states, strict=True))
     return "".join(clauses), params
 
 

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Path
 
 from heurist import limits
 from heurist.api.deps import RuntimeDep
-from heurist.domain.models import CategoryCreate
+from heurist.domain.models import CategoryCreate, CategoryUpdate
+from heurist.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1/categories", tags=["categories"])
 
@@ -20,7 +21,7 @@ def list_categories(rt: RuntimeDep) -> dict[str, Any]:
 
 @router.post("", status_code=201)
 def create_category(body: CategoryCreate, rt: RuntimeDep) -> dict[str, Any]:
-    return rt.categories.create(body.code, body.name, body.description)
+    return rt.categories.create(body.code, body.name, body.description, review=body.review)
 
 
 @router.get("/{code}")
@@ -28,3 +29,15 @@ def get_category(
     rt: RuntimeDep, code: str = Path(max_length=limits.CATEGORY_CODE_MAX)
 ) -> dict[str, Any]:
     return rt.categories.get(code)
+
+
+@router.patch("/{code}")
+def change_category(
+    body: CategoryUpdate, rt: RuntimeDep, code: str = Path(max_length=limits.CATEGORY_CODE_MAX)
+) -> dict[str, Any]:
+    """Change name, description or ``review`` (entries written later start as proposed)."""
+    changes = body.model_dump(exclude_unset=True)
+    for name, value in changes.items():
+        if value is None:
+            raise InvalidInput(f"{name} cannot be cleared", field=name)
+    return rt.categories.update(code, changes)
