@@ -10,7 +10,7 @@ from typing import Any
 
 from heurist import limits
 from heurist.client import AsyncApiClient
-from heurist.domain.vocabulary import SearchMode
+from heurist.domain.vocabulary import EntryState, SearchMode
 from heurist.search.duplicates import (
     DEFAULT_LIMIT,
     DEFAULT_THRESHOLD,
@@ -35,6 +35,8 @@ async def find_duplicates(
 ) -> dict[str, Any]:
     """Candidates ranked very close first, then by similarity, then by keyword score."""
     params: dict[str, Any] = {"q": query_text(title, body), "kind": kind, "category": category}
+    # A proposed entry is a twin too: it is approved, or refused, before long.
+    params["state"] = [EntryState.APPROVED, EntryState.PROPOSED]
     # One more than asked when the entry itself may be among the hits.
     params["limit"] = min(limit + (1 if exclude else 0), limits.SEARCH_LIMIT_MAX)
     answers: dict[str, list[dict[str, Any]]] = {}
