@@ -86,21 +86,27 @@ def import_command(
 
 def export_command(
     file: Path = typer.Argument(..., help="Where to write: .jsonl, .csv or .zip (one CSV a kind)."),
+    with_history: bool = typer.Option(
+        False, "--with-history", help="Add every entry's revisions (JSONL only)."
+    ),
 ) -> None:
-    """Export every category, experience and manual, losslessly, in a stable order."""
+    """Export every category, experience and manual, losslessly, in a stable order, with
+    each entry's state and feedback; with --with-history, the revisions of its fields."""
     from heurist.transfer.service import export_file
 
     cfg = _settings()
     db = _database(cfg)
     try:
-        counts = export_file(db, file)
+        counts = export_file(db, file, with_history=with_history)
     except HeuristError as exc:
         _fail(exc)
     finally:
         db.dispose()
     console.print(
         f"exported {counts['category']} categories, {counts['experience']} experiences and "
-        f"{counts['manual']} manuals to {file}"
+        f"{counts['manual']} manuals"
+        + (f" with {counts['revision']} revisions" if with_history else "")
+        + f" to {file}"
     )
 
 

@@ -10,16 +10,18 @@ existed gets its state before the first recorded change as a ``baseline`` revisi
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
 from heurist.clock import iso, now
-from heurist.db.schema import entry_revisions
+from heurist.db.schema import entries, entry_revisions
 from heurist.domain.kinds import SPECS
 from heurist.domain.vocabulary import RevisionAction
 from heurist.errors import NotFound
+
+_BATCH = 500
 
 
 def snapshot(kind: str, entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -53,14 +55,44 @@ def record(
     return last + 1
 
 
-def record_import(conn: Connection, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
-    """Revisions for entries an import wrote: (entry id, kind, fields) each. A new entry's
-    first revision, or the next one of an existing entry whose fields changed."""
-    for entry_id, kind, fields in rows:
-        current = latest(conn, entry_id)
-        clean = snapshot(kind, fields)
-        if current is None or current != clean:
-            record(conn, entry_id, clean, action=RevisionAction.IMPORT, author=None)
+def record_written(conn: Connection, entry_ids: Sequence[str]) -> int:
+    """Revisions for entries an import wrote: the first of a new entry, the next of one
+    whose fields differ from its newest revision. Batched: one read of the entries and
+    of their newest revisions per 500 ids, one executemany insert."""
+    rows: list[dict[str, Any]] = []
+    ts = now()
+    for start in range(0, len(entry_ids), _BATCH):
+        part = list(entry_ids[start : start + _BATCH])
+        newest = _newest(conn, part)
+        for entry in conn.execute(select(entries).where(entries.c.id.in_(part))):
+            fields = snapshot(entry.kind, to_fields(dict(entry._mapping)))
+            number, held = newest.get(entry.id, (0, None))
+            if held != fields:
+                rows.append(_row(entry.id, number + 1, fields, RevisionAction.IMPORT, None, ts))
+    if rows:
+        conn.execute(insert(entry_revisions), rows)
+    return len(rows)
+
+
+def to_fields(m: Mapping[str, Any]) -> dict[str, Any]:
+    """An entry row's columns as client fields (``category`` for ``category_code``)."""
+    return {**m, "category": m["category_code"]}
+
+
+def _newest(conn: Connection, ids: list[str]) -> dict[str, tuple[int, dict[str, Any]]]:
+    last = (
+        select(entry_revisions.c.entry_id, func.max(entry_revisions.c.revision).label("n"))
+        .where(entry_revisions.c.entry_id.in_(ids))
+        .group_by(entry_revisions.c.entry_id)
+        .subquery()
+    )
+    stmt = select(
+        entry_revisions.c.entry_id, entry_revisions.c.revision, entry_revisions.c.fields
+    ).join(
+        last,
+        (last.c.entry_id == entry_revisions.c.entry_id) & (last.c.n == entry_revisions.c.revision),
+    )
+    return {r.entry_id: (int(r.revision), json.loads(r.fields)) for r in conn.execute(stmt)}
 
 
 def latest(conn: Connection, entry_id: str) -> dict[str, Any] | None:
@@ -118,15 +150,26 @@ def _insert(
     author: str | None,
 ) -> None:
     conn.execute(
-        insert(entry_revisions).values(
-            entry_id=entry_id,
-            revision=revision,
-            at=now(),
-            author=author,
-            action=action,
-            fields=json.dumps(dict(fields), sort_keys=True),
-        )
+        insert(entry_revisions).values(_row(entry_id, revision, fields, action, author, now()))
     )
+
+
+def _row(
+    entry_id: str,
+    revision: int,
+    fields: Mapping[str, Any],
+    action: str,
+    author: str | None,
+    at: float,
+) -> dict[str, Any]:
+    return {
+        "entry_id": entry_id,
+        "revision": revision,
+        "at": at,
+        "author": author,
+        "action": action,
+        "fields": json.dumps(dict(fields), sort_keys=True),
+    }
 
 
 def _public(row: Any) -> dict[str, Any]:

@@ -13,17 +13,20 @@ from heurist.clock import iso
 from heurist.db.engine import Database
 from heurist.db.schema import categories, entries
 from heurist.domain.vocabulary import Kind, RecordKind
+from heurist.transfer.history import export_revisions
 from heurist.transfer.records import COLUMNS, TIMESTAMPS
 
 PAGE = 5_000
 
 
-def export_records(db: Database) -> list[dict[str, Any]]:
-    """One read snapshot of the whole store."""
+def export_records(db: Database, *, with_history: bool = False) -> list[dict[str, Any]]:
+    """One read snapshot of the whole store; with its entries' revisions when asked."""
     with db.read() as conn:
         out = [_category(row) for row in conn.execute(select(categories).order_by("code"))]
         for kind in Kind:
             out.extend(_entry(row, kind) for row in _entries(conn, kind))
+        if with_history:
+            out.extend(export_revisions(conn))
     return out
 
 

@@ -25,6 +25,9 @@ from heurist.index import vectors as vector_store
 from heurist.limits import PRIORITY_IMPORT
 from heurist.queue import sql
 from heurist.store.entries import new_row
+from heurist.store.history import record_written
+from heurist.transfer.curation import write_curation
+from heurist.transfer.history import restore as restore_history
 from heurist.transfer.plan import ImportPlan, Progress, check_against_store
 from heurist.transfer.records import CategoryRecord, EntryRecord
 
@@ -71,6 +74,9 @@ def write_plan(
         for part in _batches(rows_old):
             conn.execute(_update_statement(), part)
             _advance(progress, len(part))
+        write_curation(conn, plan.entries)
+        restore_history(conn, plan.revisions)
+        record_written(conn, [r["id"] for r in rows_new] + [r["b_id"] for r in rows_old])
         deleted, vectors_gone, cats_gone = 0, 0, 0
         if mode == ImportMode.REPLACE:
             keep = {r["id"] for r in rows_new} | {r["b_id"] for r in rows_old}
@@ -106,6 +112,7 @@ def _upsert_categories(
             "code": c.code,
             "name": c.name,
             "description": c.description,
+            "review": c.review,
             "created_at": c.created_at,
             "updated_at": ts if c.updated_at is None else c.updated_at,
         }
@@ -122,6 +129,7 @@ def _upsert_categories(
             .values(
                 name=bindparam("v_name"),
                 description=bindparam("v_description"),
+                review=bindparam("v_review"),
                 # A file without a creation time keeps the one the store has.
                 created_at=func.coalesce(bindparam("v_created_at"), categories.c.created_at),
                 updated_at=bindparam("v_updated_at"),
@@ -138,6 +146,7 @@ def _entry_rows(
     new, old = [], []
     for record in records:
         row = new_row(record.kind, record.fields, priority=PRIORITY_IMPORT, entry_id=record.id)
+        row |= record.curation
         for column in KIND_SPECIFIC_FIELDS:  # one executemany covers both kinds
             row.setdefault(column, None)
         if record.updated_at is not None:

@@ -13,10 +13,12 @@ from sqlalchemy import select
 from heurist.db.engine import Database
 from heurist.db.schema import categories, entries
 from heurist.domain.vocabulary import RecordKind
+from heurist.errors import InvalidInput
 from heurist.settings import Settings
 from heurist.transfer.coordination import QueueCoordinator
 from heurist.transfer.exporter import export_records
 from heurist.transfer.files import read_items, write_records
+from heurist.transfer.history import REVISION
 from heurist.transfer.importer import ImportResult, write_plan
 from heurist.transfer.plan import ImportPlan, Progress, build_plan, check_against_store
 
@@ -85,11 +87,19 @@ def _write(
     return write_plan(db, plan, mode=mode, progress=progress)
 
 
-def export_file(db: Database, path: Path) -> dict[str, int]:
-    """Write the whole store to ``path``; answers the count of records per kind."""
-    records = export_records(db)
+def export_file(db: Database, path: Path, *, with_history: bool = False) -> dict[str, int]:
+    """Write the whole store to ``path``; answers the count of records per kind
+    (``revision`` too, with the history)."""
+    if with_history and path.suffix.lower() != ".jsonl":
+        raise InvalidInput(
+            f"{path.name}: the history is exported to JSONL only; use a .jsonl file",
+            field="file",
+        )
+    records = export_records(db, with_history=with_history)
     write_records(path, records)
-    counts: dict[str, Any] = dict.fromkeys(RecordKind, 0)
+    counts: dict[str, Any] = dict.fromkeys(
+        (*RecordKind, REVISION) if with_history else RecordKind, 0
+    )
     for record in records:
         counts[record["kind"]] += 1
     return counts
