@@ -2,7 +2,8 @@
 
 Two kinds of item: a ``proposed`` entry, beside its nearest entries by meaning and by
 keyword (approved or proposed, of the same kind; found with the search service and ranked
-as the MCP duplicate check ranks them, ``heurist.search.duplicates``), and an approved
+as the MCP duplicate check ranks them, ``heurist.search.duplicates``; ``score`` is the
+similarity when found by meaning, else the keyword score), and an approved
 entry that was ``flagged`` harmful or outdated by feedback, with its latest notes.
 """
 
@@ -20,6 +21,9 @@ from heurist.store.curation import CurationStore
 
 # Twins are looked for among entries a reader could meet: not retired ones.
 TWIN_STATES = (EntryState.APPROVED, EntryState.PROPOSED)
+# The semantic side always has a nearest entry; below this cosine it is no twin (unrelated
+# lessons score 0.1-0.4 with all-MiniLM-L6-v2). A keyword match is shown whatever its score.
+TWIN_MIN_SIMILARITY = 0.5
 PROPOSED, FLAGGED = "proposed", "flagged"
 
 
@@ -57,7 +61,11 @@ def _twins(search: SearchService, entry: dict[str, Any], limit: int) -> list[dic
         mode: search.search(query, mode=mode, filters=filters, limit=limit + 1)["results"]
         for mode in (SearchMode.KEYWORD, SearchMode.SEMANTIC)
     }
-    found = collect(answers, exclude=entry["id"])
+    found = [
+        c
+        for c in collect(answers, exclude=entry["id"])
+        if c.keyword_score is not None or (c.semantic_score or 0.0) >= TWIN_MIN_SIMILARITY
+    ]
     out = ranked(found, title=entry["title"], threshold=DEFAULT_THRESHOLD, limit=limit)
     for twin in out:
         twin["score"] = (
