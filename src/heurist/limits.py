@@ -19,6 +19,7 @@ FEEDBACK_NOTE_MAX = 2_000
 RETIRE_REASON_MAX = 2_000
 # Curation inbox: proposed entries and flagged ones shown at most, and twins per entry.
 INBOX_MAX = 200
+INBOX_DEFAULT = 50
 INBOX_DUPLICATES = 3
 
 REQUEST_BODY_MAX_BYTES = 1_000_000

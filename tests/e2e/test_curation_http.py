@@ -140,6 +140,8 @@ def test_merge_moves_feedback_and_retires_the_source(server: LiveServer) -> None
     assert itself.status_code == 422
     missing = server.admin.post(f"/admin/entries/{target['id']}/merge", json={"into": "nope"})
     assert missing.status_code == 404
+    unmerge = server.admin.post(f"/admin/entries/{source['id']}/approve")
+    assert unmerge.status_code == 409 and target["id"] in unmerge.json()["error"]["message"]
 
 
 def test_retire_hides_an_entry_and_approve_brings_it_back(server: LiveServer) -> None:

@@ -31,7 +31,7 @@ def inbox(
     curation: CurationStore,
     search: SearchService,
     *,
-    limit: int = limits.INBOX_MAX,
+    limit: int = limits.INBOX_DEFAULT,
     twins: int = limits.INBOX_DUPLICATES,
 ) -> dict[str, Any]:
     items = [

@@ -36,9 +36,16 @@ class CurationStore:
         self.work = work if work is not None else Signal()
 
     def approve(self, entry_id: str) -> dict[str, Any]:
-        """Proposed or retired → approved (a merged entry loses its ``superseded_by``)."""
+        """Proposed or retired → approved. A merged entry stays merged: its feedback counts
+        live on in the entry it went into, and approving it would count them twice."""
         with self.db.write() as conn:
-            _locked(conn, entry_id)
+            row = _locked(conn, entry_id)
+            if row.superseded_by is not None:
+                raise Conflict(
+                    f"entry '{entry_id}' was merged into '{row.superseded_by}'; "
+                    "approve or edit that entry instead",
+                    details={"field": "id", "superseded_by": row.superseded_by},
+                )
             _set_state(conn, entry_id, EntryState.APPROVED, superseded_by=None, reason=None)
             return _read(conn, entry_id)
 

@@ -67,7 +67,7 @@ def revert(rt: RuntimeDep, body: RevertRequest, entry_id: str = EntryId) -> dict
 
 @admin.get("/curation/inbox")
 async def curation_inbox(
-    rt: RuntimeDep, limit: int = Query(limits.INBOX_MAX, ge=1, le=limits.INBOX_MAX)
+    rt: RuntimeDep, limit: int = Query(limits.INBOX_DEFAULT, ge=1, le=limits.INBOX_MAX)
 ) -> dict[str, Any]:
     """Proposed entries beside their nearest duplicates, and entries flagged by feedback."""
     answer = await run_in_threadpool(inbox, rt.curation, rt.search, limit=limit)
