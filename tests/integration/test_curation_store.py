@@ -21,6 +21,7 @@ from heurist.errors import NotFound
 from heurist.index.faiss_index import VectorIndex
 from heurist.index.sync import IndexSync
 from heurist.index.vectors import upsert_entry_vectors
+from heurist.search.keyword import Filters, keyword_search
 from heurist.store.categories import CategoryStore
 from heurist.store.curation import CurationStore
 from heurist.store.entries import EntryStore
@@ -150,3 +151,20 @@ def test_review_category_proposes_and_state_reaches_the_index(db: Database) -> N
     sync.sync()
     assert index.search(vec[0], 5, states=approved) == []
     assert [h.entry_id for h in index.search(vec[0], 5, states=[EntryState.RETIRED])] == [entry_id]
+
+
+def test_keyword_state_filter_is_exact_when_proposals_crowd_the_top(db: Database) -> None:
+    CategoryStore(db).create("py", "Python")
+    CategoryStore(db).create("inbox", "Inbox", review=True)
+    store = EntryStore(db)
+    crowd = {lesson(store, "alpha alpha alpha", "inbox") for _ in range(12)}
+    kept = {lesson(store, f"alpha beta {i}") for i in range(4)}
+    for states, expected in (((EntryState.APPROVED,), kept), ((EntryState.PROPOSED,), crowd)):
+        with db.read() as conn:
+            hits = keyword_search(conn, "alpha", Filters(states=states), 5)
+        assert len(hits) == min(5, len(expected)) and {h.entry_id for h in hits} <= expected
+    with db.read() as conn:
+        both = keyword_search(
+            conn, "alpha", Filters(states=(EntryState.APPROVED,), category="py"), 10
+        )
+    assert {h.entry_id for h in both} == kept

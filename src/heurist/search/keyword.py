@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, func, select, text
 
+from heurist.db.schema import entries
+from heurist.domain.vocabulary import EntryState
 from heurist.search.budget import TermCounts, within_budget
 from heurist.search.stopwords import STOPWORDS
 
@@ -21,6 +23,9 @@ MAX_TERMS = 64
 TITLE_WEIGHT = 2.0
 BODY_WEIGHT = 1.0
 SNIPPET_TOKENS = 32
+# A state filter leaving out at most this many entries is applied after a cut inside FTS5
+# that many rows deeper (bench/curation_search.py); beyond it, the join comes first.
+STATE_HEADROOM_MAX = 2_000
 # The body as PostgreSQL's keyword index sees it (migration 0001's generated column).
 _PG_BODY = (
     "coalesce(e.playbook, '') || ' ' || coalesce(e.context, '') || ' ' || "
@@ -88,7 +93,8 @@ def _filter_sql(filters: Filters) -> tuple[str, dict[str, str]]:
 def _sqlite(conn: Connection, words: list[str], filters: Filters, limit: int) -> list[KeywordHit]:
     where, params = _filter_sql(filters)
     rank = f"bm25(entries_fts, {TITLE_WEIGHT}, {BODY_WEIGHT})"
-    if where:  # filters live in the entries table: join before the cut
+    headroom = _state_headroom(conn, filters)
+    if where and headroom is None:  # filters live in the entries table: join before the cut
         sql = f"""SELECT e.id, {rank} AS rank
             FROM entries_fts JOIN entries e ON e.seq = entries_fts.rowid
             WHERE entries_fts MATCH :match{where}
@@ -96,11 +102,33 @@ def _sqlite(conn: Connection, words: list[str], filters: Filters, limit: int) ->
     else:  # rank and cut inside FTS5 first: joining every match costs as much as ranking it
         sql = f"""SELECT e.id, f.rank FROM (
                 SELECT rowid, {rank} AS rank FROM entries_fts
-                WHERE entries_fts MATCH :match ORDER BY rank LIMIT :limit
+                WHERE entries_fts MATCH :match ORDER BY rank LIMIT :inner
             ) f JOIN entries e ON e.seq = f.rowid
-            ORDER BY f.rank"""
-    rows = conn.execute(text(sql), {"match": _fts_match(words), "limit": limit, **params}).all()
+            WHERE 1 = 1{where}
+            ORDER BY f.rank LIMIT :limit"""
+    inner = limit + (headroom or 0)
+    bound = {"match": _fts_match(words), "limit": limit, "inner": inner, **params}
+    rows = conn.execute(text(sql), bound).all()
     return [KeywordHit(r.id, -float(r.rank)) for r in rows]
+
+
+def _state_headroom(conn: Connection, filters: Filters) -> int | None:
+    """How many entries a state-only filter leaves out, when few enough to cut inside FTS5
+    with that much room (exact: at most that many of the top ``limit + n`` are dropped);
+    None when the filter must join before the cut instead."""
+    if filters.states is None or (filters.kind or filters.category or filters.section):
+        return None
+    others = [s for s in EntryState if s not in filters.states]
+    if not others:
+        return 0
+    stmt = select(func.count()).select_from(
+        select(entries.c.seq)
+        .where(entries.c.state.in_(others))
+        .limit(STATE_HEADROOM_MAX + 1)
+        .subquery()
+    )
+    left_out = int(conn.execute(stmt).scalar_one())
+    return left_out if left_out <= STATE_HEADROOM_MAX else None
 
 
 def _fts_match(words: list[str]) -> str:

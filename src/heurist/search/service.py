@@ -108,7 +108,7 @@ class SearchService:
     ) -> dict[str, Any]:
         notes: list[str] = []
         lists: dict[str, list[Candidate]] = {}
-        filters = self._narrowed(filters)
+        filters = self.narrowed(filters)
         depth = max(limit, CANDIDATES) if mode == SearchMode.HYBRID else limit
         semantic: list[Candidate] | None = None
         if mode == SearchMode.HYBRID:
@@ -138,7 +138,7 @@ class SearchService:
             out["notes"] = notes
         return out
 
-    def _narrowed(self, filters: Filters) -> Filters:
+    def narrowed(self, filters: Filters) -> Filters:
         """Drop a state filter that every entry passes: the common store has no proposed or
         retired entry, and an unfiltered keyword search cuts inside FTS5 before its join."""
         if filters.states is None or set(filters.states) != {EntryState.APPROVED}:
