@@ -158,3 +158,9 @@ def test_bad_curation_values_name_the_line_and_field(
     with pytest.raises(InvalidRecord) as caught:
         validate_file(db, write_jsonl(tmp_path / "bad.jsonl", [record]), mode="upsert")
     assert caught.value.field == field and "line 1" in str(caught.value)
+
+
+def test_a_category_refuses_entry_curation_fields(db: Database, tmp_path: Path) -> None:
+    record = {"kind": "category", "code": "ops", "name": "Ops", "review": True, "state": "retired"}
+    with pytest.raises(InvalidRecord, match="state: unknown field"):
+        validate_file(db, write_jsonl(tmp_path / "bad.jsonl", [record]), mode="upsert")

@@ -37,7 +37,9 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     RecordKind.CATEGORY: CategoryCreate,
     **{kind: spec.create for kind, spec in SPECS.items()},
 }
-META = ("id", *TIMESTAMPS, *CURATION, "feedback")
+META = ("id", *TIMESTAMPS)
+# Read apart from the entry's fields (``parse_curation``); a category refuses them as unknown.
+ENTRY_META = (*META, *CURATION, "feedback")
 # Queue state and derived values, as the API shows them: a file may carry them (a dump of
 # API answers) but they are never taken from it. An import always queues as pending.
 IGNORED = frozenset(
@@ -89,7 +91,8 @@ def parse_record(raw: Any, where: str) -> Record:
     kind = raw.get("kind")
     if not RecordKind.has(kind):
         raise InvalidRecord(where, "kind", f"must be one of {RecordKind.listing()}, got {kind!r}")
-    body = {k: v for k, v in raw.items() if k != "kind" and k not in META and k not in IGNORED}
+    meta = META if kind == RecordKind.CATEGORY else ENTRY_META
+    body = {k: v for k, v in raw.items() if k != "kind" and k not in meta and k not in IGNORED}
     if kind == RecordKind.CATEGORY and "id" in raw:
         body["id"] = raw["id"]  # categories have a code, not an id: refused as unknown
     model = _validate(SCHEMAS[kind], body, where)
