@@ -128,6 +128,8 @@ def test_merge_moves_feedback_and_retires_the_source(server: LiveServer) -> None
         == (target["id"])
     )
     assert ids(server, "DB sessions", mode="keyword") == [target["id"]]
+    late = feedback(server, source["id"], "outdated", note="read before the merge")
+    assert late["id"] == target["id"] and late["feedback"]["outdated"] == 1
     assert ids(server, "DB sessions", mode="keyword", state="retired") == [source["id"]]
 
     again = server.admin.post(f"/admin/entries/{source['id']}/merge", json={"into": target["id"]})

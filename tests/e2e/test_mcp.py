@@ -261,6 +261,10 @@ async def curated(client: Client, server: LiveServer, entry_id: str) -> None:
     server.admin.post(f"/admin/entries/{new_id}/approve").raise_for_status()
     approved = (await call(client, "read_entries", **query))["entries"]
     assert approved[0]["id"] == new_id
+    merge = server.admin.post(f"/admin/entries/{new_id}/merge", json={"into": entry_id})
+    merge.raise_for_status()
+    late = await call(client, "rate_entry", entry_id=new_id, outcome="helpful")
+    assert late["entry"]["id"] == entry_id and f"merged into {entry_id}" in late["note"]
     prompt = await client.get_prompt("search_first", {"task": "fix the flaky CI"})
     assert "rate_entry" in json.dumps(prompt.model_dump(mode="json"))
 

@@ -209,9 +209,10 @@ class MemoryTools:
         out: dict[str, Any] = {
             "entry": {k: entry[k] for k in ("id", "kind", "title", "state", "feedback")}
         }
-        if entry.get("superseded_by"):
+        if entry["id"] != entry_id:
             out["note"] = (
-                f"this entry was merged into {entry['superseded_by']}: read that one next time"
+                f"entry {entry_id} was merged into {entry['id']}: the rating counts there; "
+                "read that one next time"
             )
         return out
 

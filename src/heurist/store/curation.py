@@ -107,10 +107,11 @@ class CurationStore:
     def feedback(
         self, entry_id: str, outcome: str, *, note: str | None, author: str | None
     ) -> dict[str, Any]:
-        """Count the outcome on the entry and keep the note; returns the entry."""
+        """Count the outcome and keep the note; returns the entry that holds the count. On a
+        merged entry both go to the entry it went into (its counts already moved there)."""
         column = f"feedback_{outcome}"
         with self.db.write() as conn:
-            _locked(conn, entry_id)
+            entry_id = _current(conn, entry_id)
             conn.execute(
                 insert(entry_feedback).values(
                     entry_id=entry_id, outcome=outcome, note=note, author=author, at=now()
@@ -173,6 +174,21 @@ def _notes(conn: Connection, entry_id: str) -> list[dict[str, Any]]:
     return [
         {"outcome": r.outcome, "note": r.note, "author": r.author, "at": iso(r.at)} for r in rows
     ]
+
+
+def _current(conn: Connection, entry_id: str) -> str:
+    """The entry that now stands for ``entry_id``: itself, or the end of its merges (locked)."""
+    seen: set[str] = set()
+    row = _locked(conn, entry_id)
+    while row.superseded_by is not None and row.superseded_by not in seen:
+        seen.add(row.id)
+        following = conn.execute(
+            select(entries).where(entries.c.id == row.superseded_by).with_for_update()
+        ).first()
+        if following is None:  # the target was deleted since: the source keeps it
+            break
+        row = following
+    return str(row.id)
 
 
 def _check_merge(source: Any, target: Any) -> None:
