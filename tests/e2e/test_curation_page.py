@@ -153,6 +153,15 @@ def test_curator_works_the_inbox_in_the_browser(
     merged = entry(server, ids["copy"])
     assert (merged["state"], merged["superseded_by"]) == ("retired", ids["twin"])
 
+    # Any entry's history, by id.
+    page.fill("#history-id", ids["twin"])
+    page.click("#history-form button")
+    expect(page.locator("#history-title")).to_have_text("Retry with exponential backoff")
+    expect(page.locator("#history-table tbody tr")).to_have_count(1)
+    page.fill("#history-id", "no-such-entry")
+    page.click("#history-form button")
+    expect(page.locator("#action-result")).to_contain_text("does not exist")
+
 
 def test_the_queue_page_links_to_curation(
     page: Any, server_factory: Callable[..., LiveServer]

@@ -128,6 +128,9 @@ function flaggedItem(item) {
 }
 
 function renderInbox(data) {
+  // A reason being typed survives the redraw (a refresh can land between keystrokes).
+  const typed = new Map([...document.querySelectorAll("input[data-reason]")]
+    .filter((box) => box.value).map((box) => [box.dataset.reason, box.value]));
   const items = data.items || [];
   const proposed = items.filter((i) => i.why === "proposed");
   const flagged = items.filter((i) => i.why === "flagged");
@@ -138,6 +141,9 @@ function renderInbox(data) {
   $("proposed-empty").hidden = proposed.length > 0;
   $("flagged-empty").hidden = flagged.length > 0;
   $("inbox-count").textContent = `${items.length} waiting`;
+  for (const box of document.querySelectorAll("input[data-reason]")) {
+    if (typed.has(box.dataset.reason)) box.value = typed.get(box.dataset.reason);
+  }
 }
 
 // ---- history ------------------------------------------------------------------------
@@ -264,8 +270,21 @@ async function onLogin(event) {
   start();
 }
 
+async function onLookup(event) {
+  event.preventDefault();
+  const id = $("history-id").value.trim();
+  try {
+    await showHistory(id);
+  } catch (err) {
+    if (err.status === 401) return logout("The server refused the token; sign in again.");
+    $("action-result").className = "result error";
+    $("action-result").textContent = `history of ${id} failed: ${err.message}`;
+  }
+}
+
 function boot() {
   $("login-form").addEventListener("submit", onLogin);
+  $("history-form").addEventListener("submit", onLookup);
   $("logout").addEventListener("click", () => logout(""));
   $("refresh").addEventListener("click", refresh);
   $("history-close").addEventListener("click", () => { $("history").hidden = true; });
