@@ -17,7 +17,7 @@ from heurist.db.migrate import upgrade
 from heurist.db.schema import entry_feedback
 from heurist.domain.vocabulary import EntryState, Outcome
 from heurist.embedding.hashing import HashEmbedder
-from heurist.errors import NotFound
+from heurist.errors import Conflict, NotFound
 from heurist.index.faiss_index import VectorIndex
 from heurist.index.sync import IndexSync
 from heurist.index.vectors import upsert_entry_vectors
@@ -168,3 +168,35 @@ def test_keyword_state_filter_is_exact_when_proposals_crowd_the_top(db: Database
             conn, "alpha", Filters(states=(EntryState.APPROVED,), category="py"), 10
         )
     assert {h.entry_id for h in both} == kept
+
+
+def _merge_at_barrier(
+    db: Database, source: str, into: str, barrier: threading.Barrier, outcomes: list[str]
+) -> None:
+    curation = CurationStore(db)
+    barrier.wait()
+    try:
+        curation.merge(source, into)
+        outcomes.append("merged")
+    except Conflict:
+        outcomes.append("conflict")
+
+
+def test_opposite_merges_at_once_leave_one_merged_and_no_deadlock(db: Database) -> None:
+    CategoryStore(db).create("py", "Python")
+    store = EntryStore(db)
+    for round_ in range(5):
+        a, b = lesson(store, f"A{round_}"), lesson(store, f"B{round_}")
+        outcomes: list[str] = []
+        barrier = threading.Barrier(2)
+        threads = [
+            threading.Thread(target=_merge_at_barrier, args=(db, x, y, barrier, outcomes))
+            for x, y in ((a, b), (b, a))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == ["conflict", "merged"]
+        states = {store.get(i)["state"] for i in (a, b)}
+        assert states == {EntryState.RETIRED, EntryState.APPROVED}
