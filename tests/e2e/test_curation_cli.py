@@ -67,3 +67,4 @@ def test_search_by_state_and_export_with_history(
     }
     refused = heurist(server, "export", str(tmp_path / "dump.csv"), "--with-history")
     assert refused.returncode == 2 and "JSONL only" in refused.stderr
+    assert "imported" not in refused.stderr

@@ -98,6 +98,9 @@ def export_command(
     db = _database(cfg)
     try:
         counts = export_file(db, file, with_history=with_history)
+    except InvalidInput as exc:  # a bad path or option: nothing to say about an import
+        err_console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(EXIT_USAGE) from exc
     except HeuristError as exc:
         _fail(exc)
     finally:
