@@ -20,8 +20,11 @@ if TYPE_CHECKING:
     from heurist.settings import Settings
 
 DEFAULT_TIMEOUT = 30.0
-# The ASGI transport needs some URL; nothing resolves or checks this host.
-IN_PROCESS_URL = "http://heurist.internal"
+# The header that makes a create safe to retry (``heurist.store.idempotency``).
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# The ASGI transport needs some URL; nothing resolves it, and the app's Host check
+# (heurist.api.request_guard) accepts a loopback name.
+IN_PROCESS_URL = "http://localhost"
 
 
 class ApiError(HeuristError):
@@ -122,6 +125,15 @@ class ApiClient(_Tokens):
             raise unreachable(self.base, exc) from exc
         return answer(response)
 
+    def post(self, path: str, body: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+        """POST a JSON body; with ``idempotency_key``, a retry with the same key and body
+        answers the first create's result and creates nothing."""
+        return self.request("POST", path, json=body, headers=idempotency(idempotency_key))
+
+
+def idempotency(key: str | None) -> dict[str, str]:
+    return {} if key is None else {IDEMPOTENCY_HEADER: key}
+
 
 class AsyncApiClient(_Tokens):
     """An async client (the MCP tools): of a running server, or of an app in this process."""
@@ -173,8 +185,12 @@ class AsyncApiClient(_Tokens):
         present = {k: v for k, v in (params or {}).items() if v is not None}
         return await self.request("GET", path, params=present)
 
-    async def post(self, path: str, body: dict[str, Any]) -> Any:
-        return await self.request("POST", path, json=body)
+    async def post(
+        self, path: str, body: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> Any:
+        """POST a JSON body; with ``idempotency_key``, a retry with the same key and body
+        answers the first create's result and creates nothing."""
+        return await self.request("POST", path, json=body, headers=idempotency(idempotency_key))
 
     async def patch(self, path: str, body: dict[str, Any]) -> Any:
         return await self.request("PATCH", path, json=body)

@@ -4,7 +4,8 @@ SQLite: WAL so that readers never block the writer, ``synchronous=FULL`` so a wr
 that returned survives a power cut, foreign keys on, and a busy timeout. Write
 transactions start with ``BEGIN IMMEDIATE``: a deferred transaction that reads and
 then writes can fail at once with SQLITE_BUSY when another writer got in between,
-which the busy timeout does not cover.
+which the busy timeout does not cover. A writer waiting for the lock polls for it every
+millisecond (:func:`_begin_immediate`), so it is not starved by a stream of short writes.
 
 PostgreSQL: a request never waits long for a connection. A connection attempt gives
 up after ``PG_CONNECT_TIMEOUT`` seconds, a checkout from a full pool after
@@ -22,16 +23,26 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import OperationalError
 
-from heurist.db.faults import DatabaseFault, DatabaseUnavailable, StorageFull, translated
+from heurist.db.faults import (
+    SQLITE_BUSY,
+    DatabaseFault,
+    DatabaseUnavailable,
+    StorageFull,
+    translated,
+)
 from heurist.db.probe import Probe
+from heurist.private_files import private_sqlite_file
 
 __all__ = ["Database", "DatabaseFault", "DatabaseUnavailable", "StorageFull"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+BEGIN_POLL_SECONDS = 0.001  # how often a writer waiting for SQLite's write lock tries again
 PG_CONNECT_TIMEOUT = 3  # seconds per connection attempt (psycopg's floor is 2)
 PG_POOL_TIMEOUT = 5.0  # seconds a request waits for a pooled connection
 # A server gone without closing its sockets (a cut network) is noticed in ~25 s.
@@ -127,6 +138,9 @@ def _make_engine(url: str, *, echo: bool, probe: bool = False) -> Engine:
 
 
 def _sqlite_engine(url: str, *, echo: bool, probe: bool) -> Engine:
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        private_sqlite_file(Path(database))
     busy_ms = PROBE_BUSY_TIMEOUT_MS if probe else SQLITE_BUSY_TIMEOUT_MS
     engine = create_engine(
         url,
@@ -151,6 +165,34 @@ def _sqlite_engine(url: str, *, echo: bool, probe: bool) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode == "IMMEDIATE":
+            _begin_immediate(conn, busy_ms)
+        else:
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _begin_immediate(conn: Connection, busy_ms: int) -> None:
+    """Take SQLite's write lock, polling every millisecond up to the busy timeout.
+
+    SQLite's own busy handler sleeps ever longer between tries (up to 100 ms), so a writer
+    that waits behind a stream of short transactions (an import's batches) would almost
+    never find the lock free: it wakes after the next batch has taken it again, and waits
+    seconds. Polling often finds the gap between two transactions; the importer leaves one
+    on purpose (``heurist.transfer.staging``).
+    """
+    deadline = time.monotonic() + busy_ms / 1000
+    conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+    try:
+        while True:
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except OperationalError as exc:
+                code = getattr(exc.orig, "sqlite_errorcode", None)
+                if code is None or code & 0xFF != SQLITE_BUSY or time.monotonic() > deadline:
+                    raise
+            time.sleep(BEGIN_POLL_SECONDS)
+    finally:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {busy_ms}")

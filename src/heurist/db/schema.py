@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 
 metadata = MetaData()
@@ -39,6 +40,8 @@ categories = Table(
     Column("review", Boolean, nullable=False, default=False, server_default=false()),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # Set while an import has staged the category and not yet published it: invisible.
+    Column("import_id", String(64)),
 )
 
 entries = Table(
@@ -86,11 +89,21 @@ entries = Table(
     Column("feedback_outdated", Integer, nullable=False, default=0, server_default="0"),
     Column("superseded_by", String(64)),
     Column("retired_reason", Text),
+    # Set while an import has staged the row and not yet published it (DESIGN §11): the
+    # row is invisible to every read, search, count and queue claim until then.
+    Column("import_id", String(64)),
     Index("ix_entries_claim", "embedding_status", "priority", "queued_at"),
     Index("ix_entries_lease", "embedding_status", "lease_expires_at"),
     Index("ix_entries_category", "category_code", "kind"),
     Index("ix_entries_claimed_by", "claimed_by"),
     Index("ix_entries_state", "state"),
+    # Only staged rows are in it: publishing or removing an import finds its rows at once.
+    Index(
+        "ix_entries_import",
+        "import_id",
+        sqlite_where=text("import_id IS NOT NULL"),
+        postgresql_where=text("import_id IS NOT NULL"),
+    ),
 )
 
 # Every change of an entry's fields, as a full snapshot of them (migration 0005). The
@@ -121,7 +134,8 @@ entry_feedback = Table(
     Index("ix_entry_feedback_entry", "entry_id", "at"),
 )
 
-# One row per (entry, chunk). The id is the FAISS id; an upsert keeps it.
+# One row per (entry, chunk, model): during a model change an entry holds the vectors of
+# both models. The id is the FAISS id; an upsert keeps it.
 vectors = Table(
     "vectors",
     metadata,
@@ -134,7 +148,37 @@ vectors = Table(
     Column("vector", LargeBinary, nullable=False),
     Column("chunk_text", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
-    UniqueConstraint("entry_id", "chunk_index", name="uq_vectors_entry_chunk"),
+    UniqueConstraint("entry_id", "chunk_index", "model", name="uq_vectors_entry_chunk_model"),
+    Index("ix_vectors_model_entry", "model", "entry_id"),
+)
+
+# Every vector ever computed, by (model, SHA-256 of the exact chunk text): a worker looks
+# here before it calls a model, so the same text is never embedded twice by one model.
+embedding_cache = Table(
+    "embedding_cache",
+    metadata,
+    Column("model", String(200), primary_key=True),
+    Column("text_hash", String(64), primary_key=True),
+    Column("dim", Integer, nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# A single row (id = 1): the model search serves (every instance follows it) and, during
+# a model change, the model being back-filled. ``*_spec`` is the JSON of the settings that
+# build the model's embedder (provider, model name, dimension; never a secret).
+serving_model = Table(
+    "serving_model",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model", String(200)),
+    Column("spec", Text),
+    Column("target", String(200)),
+    Column("target_spec", Text),
+    Column("migration_started_at", Float),
+    Column("previous", String(200)),
+    Column("switched_at", Float),
+    Column("updated_at", Float, nullable=False),
 )
 
 # Every change to a vector row (upsert or deletion) appends here; search processes
@@ -182,4 +226,33 @@ workers = Table(
     Column("started_at", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
     Index("ix_workers_last_seen", "last_seen"),
+)
+
+# One row per import that is staging or settling rows (``heurist.transfer.staging``). Its
+# lease is renewed with every batch; an import whose lease lapsed died: its staged rows are
+# removed (or, once published, settled) by the next start or import.
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("lease_expires_at", Float, nullable=False),
+    # Set by the publish: from then on the import's rows are visible (heurist.db.visibility).
+    Column("published_at", Float),
+)
+
+# The first answer to a create sent with an ``Idempotency-Key`` header, per key and scope
+# (route and caller), so that a retry replays it (``heurist.store.idempotency``).
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("scope", String(300), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_idempotency_keys_expires", "expires_at"),
 )

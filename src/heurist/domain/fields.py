@@ -21,7 +21,15 @@ def _no_nul(value: str) -> str:
     return value
 
 
+def _not_blank(value: str) -> str:
+    # str.isspace covers every Unicode space (tab, newline, U+00A0, U+3000, ...).
+    if value.isspace():
+        raise ValueError("must not be blank (whitespace only)")
+    return value
+
+
 NO_NUL = AfterValidator(_no_nul)
+NOT_BLANK = AfterValidator(_not_blank)
 
 CategoryCode = Annotated[
     str,
@@ -40,3 +48,9 @@ Source = Annotated[str, Field(max_length=limits.SOURCE_MAX), NO_NUL]
 EntryId = Annotated[str, Field(min_length=1, max_length=limits.ENTRY_ID_MAX), NO_NUL]
 FeedbackNote = Annotated[str, Field(max_length=limits.FEEDBACK_NOTE_MAX), NO_NUL]
 RetireReason = Annotated[str, Field(max_length=limits.RETIRE_REASON_MAX), NO_NUL]
+# Who holds the import pause (an importer names itself).
+Holder = Annotated[str, Field(min_length=1, max_length=limits.HOLDER_MAX), NO_NUL]
+# A search query: something to look for, in any script.
+SearchQuery = Annotated[
+    str, Field(min_length=1, max_length=limits.SEARCH_QUERY_MAX), NO_NUL, NOT_BLANK
+]

@@ -7,6 +7,8 @@ message (``ToolError``), never as a crash of the MCP server.
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -27,6 +29,9 @@ EntityType = Annotated[
     Field(description="'experience' (a short lesson with a playbook) or 'manual' (long docs)"),
 ]
 CategoryCode = Annotated[str, Field(description="the category's code, e.g. 'python-testing'")]
+# A create the API could not answer (no answer, or 503) is sent again, with the same key.
+CREATE_ATTEMPTS = 3
+CREATE_RETRY_SECONDS = 0.5
 Limit = Annotated[int, Field(ge=1, le=limits.SEARCH_LIMIT_MAX, description="results at most")]
 Rating = Annotated[
     Outcome,
@@ -88,7 +93,7 @@ class MemoryTools:
             wanted = shape.check_fields(entity_type, fields)
             if ids:
                 return await self._by_ids(entity_type, ids[:limit], wanted)
-            if query:
+            if query and query.strip():  # a blank query asks for nothing: list instead
                 return await self._search(entity_type, category_code, query, limit, wanted)
             return await self._list(entity_type, category_code, limit, wanted)
 
@@ -115,7 +120,7 @@ class MemoryTools:
         it, a playbook of steps."""
         with api_errors():
             body = _with_category(data, category_code)
-            entry = await self.api.post(shape.entries_path(entity_type), body)
+            entry = await self._create(shape.entries_path(entity_type), body)
             found = await duplicates.find_duplicates(
                 self.api,
                 kind=entity_type,
@@ -135,6 +140,19 @@ class MemoryTools:
                 "proposed and searches show it once a curator approves it"
             )
         return out
+
+    async def _create(self, path: str, body: dict[str, Any]) -> Any:
+        """POST under a key of its own, fresh per call: a retry after a lost answer or a
+        503 reuses it, so the API creates the entry once and answers the same entry."""
+        key = uuid.uuid4().hex
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                return await self.api.post(path, body, idempotency_key=key)
+            except ApiError as exc:
+                if attempt == CREATE_ATTEMPTS or exc.status not in (None, 503):
+                    raise
+            await asyncio.sleep(CREATE_RETRY_SECONDS * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def update_entry(
         self,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, select, text
 
 from heurist.db.schema import entries
+from heurist.db.visibility import visible_sql
 from heurist.domain.vocabulary import EntryState
 from heurist.search.budget import TermCounts, within_budget
 from heurist.search.stopwords import STOPWORDS
@@ -26,6 +27,7 @@ SNIPPET_TOKENS = 32
 # A state filter leaving out at most this many entries is applied after a cut inside FTS5
 # that many rows deeper (bench/curation_search.py); beyond it, the join comes first.
 STATE_HEADROOM_MAX = 2_000
+VISIBLE = visible_sql("e")  # not the rows of an unpublished import
 # The body as PostgreSQL's keyword index sees it (migration 0001's generated column).
 _PG_BODY = (
     "coalesce(e.playbook, '') || ' ' || coalesce(e.context, '') || ' ' || "
@@ -94,22 +96,32 @@ def _sqlite(conn: Connection, words: list[str], filters: Filters, limit: int) ->
     where, params = _filter_sql(filters)
     rank = f"bm25(entries_fts, {TITLE_WEIGHT}, {BODY_WEIGHT})"
     headroom = _state_headroom(conn, filters)
-    if where and headroom is None:  # filters live in the entries table: join before the cut
+    # Filters live in the entries table: join before the cut (a state filter that leaves
+    # out few entries cuts deeper instead). So does visibility while an import is staging
+    # rows (its invisible rows must not take the places of the cut).
+    if (where and headroom is None) or _staging(conn):
         sql = f"""SELECT e.id, {rank} AS rank
             FROM entries_fts JOIN entries e ON e.seq = entries_fts.rowid
-            WHERE entries_fts MATCH :match{where}
+            WHERE entries_fts MATCH :match AND {VISIBLE}{where}
             ORDER BY rank LIMIT :limit"""
     else:  # rank and cut inside FTS5 first: joining every match costs as much as ranking it
         sql = f"""SELECT e.id, f.rank FROM (
                 SELECT rowid, {rank} AS rank FROM entries_fts
                 WHERE entries_fts MATCH :match ORDER BY rank LIMIT :inner
-            ) f JOIN entries e ON e.seq = f.rowid
+            ) f JOIN entries e ON e.seq = f.rowid AND {VISIBLE}
             WHERE 1 = 1{where}
             ORDER BY f.rank LIMIT :limit"""
     inner = limit + (headroom or 0)
     bound = {"match": _fts_match(words), "limit": limit, "inner": inner, **params}
     rows = conn.execute(text(sql), bound).all()
     return [KeywordHit(r.id, -float(r.rank)) for r in rows]
+
+
+def _staging(conn: Connection) -> bool:
+    """Whether an import has rows staged: one probe of a partial index that is empty
+    unless an import is running."""
+    sql = "SELECT 1 FROM entries WHERE import_id IS NOT NULL LIMIT 1"
+    return conn.execute(text(sql)).first() is not None
 
 
 def _state_headroom(conn: Connection, filters: Filters) -> int | None:
@@ -148,7 +160,8 @@ def keyword_snippets(conn: Connection, query: str, entry_ids: list[str]) -> dict
     if conn.dialect.name == "sqlite":
         sql = f"""SELECT e.id, snippet(entries_fts, 1, '', '', '…', {SNIPPET_TOKENS}) AS snip
             FROM entries_fts JOIN entries e ON e.seq = entries_fts.rowid
-            WHERE entries_fts MATCH :match AND e.id IN ({_placeholders(entry_ids)})"""
+            WHERE entries_fts MATCH :match AND {VISIBLE}
+            AND e.id IN ({_placeholders(entry_ids)})"""
         params = {"match": _fts_match(words), **ids}
     else:
         sql = f"""SELECT e.id, ts_headline('english', {_PG_BODY}, to_tsquery('english', :tsq),
@@ -169,7 +182,7 @@ def _postgres(conn: Connection, words: list[str], filters: Filters, limit: int) 
         text(
             f"""SELECT e.id, ts_rank_cd(e.search_tsv, q, 1) AS rank
             FROM entries e, to_tsquery('english', :tsq) q
-            WHERE e.search_tsv @@ q{where}
+            WHERE e.search_tsv @@ q AND {VISIBLE}{where}
             ORDER BY rank DESC LIMIT :limit"""
         ),
         {"tsq": " | ".join(words), "limit": limit, **params},

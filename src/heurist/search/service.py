@@ -21,10 +21,11 @@ from sqlalchemy.engine import Connection
 
 from heurist.db.engine import Database
 from heurist.db.schema import entries
+from heurist.db.visibility import visible
 from heurist.domain.vocabulary import EntryState, Fusion, Kind, SearchMode, StateFilter
-from heurist.embedding.base import Embedder
+from heurist.errors import InvalidInput
 from heurist.index import vectors as vector_store
-from heurist.index.faiss_index import VectorIndex
+from heurist.index.serving import Serving, ServingIndex
 from heurist.search.budget import TermCounts
 from heurist.search.fusion import Candidate, fuse
 from heurist.search.keyword import Filters, keyword_search, keyword_snippets
@@ -77,8 +78,7 @@ class SearchService:
     def __init__(
         self,
         db: Database,
-        embedder: Embedder,
-        index: VectorIndex,
+        serving: ServingIndex,
         *,
         cache_size: int,
         fusion: str = DEFAULT_FUSION,
@@ -86,8 +86,9 @@ class SearchService:
         if not Fusion.has(fusion):
             raise ValueError(f"unknown fusion {fusion!r}; expected one of {Fusion.listing()}")
         self.db = db
-        self.embedder = embedder
-        self.index = index
+        # The serving model's index and query embedder, read once per search (a model
+        # change swaps both at once).
+        self.serving = serving
         self.cache = QueryCache(cache_size)
         self.term_counts = TermCounts()
         self.fusion = fusion
@@ -106,6 +107,9 @@ class SearchService:
         limit: int,
         fusion: str | None = None,
     ) -> dict[str, Any]:
+        if not query.strip():
+            # The model embeds no blank text: a whitespace query is the caller's mistake.
+            raise InvalidInput("q must not be blank (whitespace only)", field="q")
         notes: list[str] = []
         lists: dict[str, list[Candidate]] = {}
         filters = self.narrowed(filters)
@@ -163,10 +167,11 @@ class SearchService:
         ]
 
     def _semantic(self, query: str, filters: Filters, depth: int) -> list[Candidate] | None:
-        vec = self.query_vector(query)
+        serving = self.serving.current
+        vec = self.query_vector(query, serving)
         if vec is None:
             return None
-        hits = self.index.search(
+        hits = serving.index.search(
             vec,
             depth,
             kinds=[filters.kind] if filters.kind else None,
@@ -186,15 +191,18 @@ class SearchService:
             for i, h in enumerate(hits)
         ]
 
-    def query_vector(self, query: str) -> np.ndarray | None:
-        """The query's embedding, from the LRU cache or one model call; None if not loaded."""
-        key = query.strip()
+    def query_vector(self, query: str, serving: Serving | None = None) -> np.ndarray | None:
+        """The query's embedding by the serving model, from the LRU cache or one model call;
+        None if the model is not loaded."""
+        serving = serving or self.serving.current
+        text = query.strip()
+        key = f"{serving.model}\x00{text}"
         cached = self.cache.get(key)
         if cached is not None:
             return cached
-        if not self.embedder.loaded:
+        if not serving.embedder.loaded:
             return None
-        vec = self.embedder.embed([key])[0]
+        vec = serving.embedder.embed([text])[0]
         self.cache.put(key, vec)
         return vec
 
@@ -207,7 +215,10 @@ class SearchService:
         by_keyword = [c.entry_id for c in ranked if KEYWORD in c.matched_by]
         with self.db.read() as conn:
             rows = {
-                r.id: r for r in conn.execute(select(entries).where(entries.c.id.in_(ids))).all()
+                r.id: r
+                for r in conn.execute(
+                    select(entries).where(entries.c.id.in_(ids), visible(entries))
+                ).all()
             }
             chunks = vector_store.chunk_texts(conn, wanted_chunks)
             excerpts = keyword_snippets(conn, query, by_keyword)

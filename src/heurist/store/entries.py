@@ -18,6 +18,7 @@ from sqlalchemy import Connection, and_, delete, insert, select, update
 from heurist.clock import iso, now
 from heurist.db.engine import Database
 from heurist.db.schema import entries
+from heurist.db.visibility import visible
 from heurist.domain.kinds import SPECS
 from heurist.domain.rules import check_rules
 from heurist.domain.vocabulary import EntryState, Kind, Outcome, RevisionAction
@@ -29,7 +30,11 @@ from heurist.queue import sql
 from heurist.signals import Signal
 from heurist.store import history
 from heurist.store.categories import review_of
+from heurist.store.idempotency import IdempotencyKey, IdempotentWrite
 from heurist.store.ids import new_id
+
+# The largest sequence number both backends store (a signed 64-bit integer).
+SEQ_MAX = 2**63 - 1
 
 
 class EntryStore:
@@ -37,6 +42,7 @@ class EntryStore:
         """``work`` is announced after every write that queued an entry."""
         self.db = db
         self.work = work if work is not None else Signal()
+        self.keys = IdempotentWrite(db)
 
     def create(
         self,
@@ -45,10 +51,14 @@ class EntryStore:
         *,
         priority: int = PRIORITY_INTERACTIVE,
         entry_id: str | None = None,
+        key: IdempotencyKey | None = None,
     ) -> dict[str, Any]:
+        """A new entry, queued. With ``key``, a retry of a create answers the first one's
+        entry and creates nothing (``heurist.store.idempotency``)."""
         fields = _fields(kind, data)
         check_rules(kind, fields)
-        with self.db.write() as conn:
+
+        def write(conn: Connection) -> dict[str, Any]:
             review = _require_category(conn, fields["category"])
             state = EntryState.PROPOSED if review else EntryState.APPROVED
             row = new_row(kind, fields, priority=priority, entry_id=entry_id, state=state)
@@ -57,8 +67,12 @@ class EntryStore:
             history.record(
                 conn, row["id"], fields, action=RevisionAction.CREATE, author=fields.get("author")
             )
-        self.work.announce()
-        return to_public(_RowView(row))
+            return to_public(_RowView(row))
+
+        entry, replayed = self.keys.run(key, write)
+        if not replayed:
+            self.work.announce()
+        return entry
 
     def get(self, entry_id: str, kind: str | None = None) -> dict[str, Any]:
         with self.db.read() as conn:
@@ -95,7 +109,11 @@ class EntryStore:
         limit: int,
         cursor: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        conds = [entries.c.kind == kind, entries.c.seq > decode_cursor(cursor)]
+        conds = [
+            entries.c.kind == kind,
+            entries.c.seq > decode_cursor(cursor),
+            visible(entries),  # not the rows of an import not yet published
+        ]
         for column, value in (
             (entries.c.category_code, category),
             (entries.c.section, section),
@@ -219,7 +237,7 @@ def _get(
     """The entry as the API shows it. ``lock`` takes its row lock first (PostgreSQL), so a
     change touches the entry before its vectors, in the order a worker's write-back does;
     the reverse order deadlocks against it."""
-    stmt = select(entries).where(entries.c.id == entry_id)
+    stmt = select(entries).where(entries.c.id == entry_id, visible(entries))
     row = conn.execute(stmt.with_for_update() if lock else stmt).first()
     if row is None or (kind is not None and row.kind != kind):
         raise NotFound(f"{kind or 'entry'} '{entry_id}' does not exist", details={"id": entry_id})
@@ -271,6 +289,9 @@ def decode_cursor(cursor: str | None) -> int:
         prefix, value = raw.split(":", 1)
         if prefix != "seq":
             raise ValueError(prefix)
-        return int(value)
+        seq = int(value)
+        if not 0 <= seq <= SEQ_MAX:
+            raise ValueError(value)
+        return seq
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput("cursor is not one this API returned", field="cursor") from exc

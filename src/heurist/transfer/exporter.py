@@ -12,6 +12,7 @@ from sqlalchemy import Connection, select
 from heurist.clock import iso
 from heurist.db.engine import Database
 from heurist.db.schema import categories, entries
+from heurist.db.visibility import visible
 from heurist.domain.vocabulary import Kind, RecordKind
 from heurist.transfer.history import export_revisions
 from heurist.transfer.records import COLUMNS, TIMESTAMPS
@@ -22,7 +23,10 @@ PAGE = 5_000
 def export_records(db: Database, *, with_history: bool = False) -> list[dict[str, Any]]:
     """One read snapshot of the whole store; with its entries' revisions when asked."""
     with db.read() as conn:
-        out = [_category(row) for row in conn.execute(select(categories).order_by("code"))]
+        out = [
+            _category(row)
+            for row in conn.execute(select(categories).where(visible(categories)).order_by("code"))
+        ]
         for kind in Kind:
             out.extend(_entry(row, kind) for row in _entries(conn, kind))
         if with_history:
@@ -35,7 +39,7 @@ def _entries(conn: Connection, kind: str) -> Iterator[Any]:
     while True:
         rows = conn.execute(
             select(entries)
-            .where(entries.c.kind == kind, entries.c.id > last)
+            .where(entries.c.kind == kind, entries.c.id > last, visible(entries))
             .order_by(entries.c.id)
             .limit(PAGE)
         ).all()

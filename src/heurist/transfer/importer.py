@@ -1,4 +1,4 @@
-"""The write of an import: one transaction, all or nothing.
+"""The write of an import: staged in short batches, published in one transaction.
 
 ``upsert`` inserts new entries and updates existing ones by id; ``replace`` also
 deletes every entry and category the file lacks, with their vectors, tombstoned in the
@@ -6,6 +6,11 @@ change log so every search process's index drops them. Every imported entry goes
 to the queue as ``pending`` at import priority (below interactive writes); an entry
 whose embedded text changed gets a new revision, so a vector computed for the old text
 can never be written back as current.
+
+New categories and entries are staged, invisible, in batches (``heurist.transfer.staging``),
+so interactive writes go on beside a large import; the publish transaction then applies
+the updates of existing rows and replace mode's deletions, checked again against the
+store as it is at that moment, and makes the staged rows visible. All or nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from heurist.clock import now
 from heurist.db.engine import Database
 from heurist.db.schema import categories, entries
+from heurist.db.visibility import visible
 from heurist.domain.kinds import KIND_SPECIFIC_FIELDS
 from heurist.domain.vocabulary import ImportMode
 from heurist.index import vectors as vector_store
@@ -30,6 +36,7 @@ from heurist.transfer.curation import write_curation
 from heurist.transfer.history import restore as restore_history
 from heurist.transfer.plan import ImportPlan, Progress, check_against_store
 from heurist.transfer.records import CategoryRecord, EntryRecord
+from heurist.transfer.staging import Checkpoint, StagedImport
 
 BATCH = 1_000
 
@@ -54,89 +61,162 @@ class Existing:
 
 
 def write_plan(
-    db: Database, plan: ImportPlan, *, mode: str, progress: Progress | None = None
+    db: Database,
+    plan: ImportPlan,
+    *,
+    mode: str,
+    progress: Progress | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> ImportResult:
-    """Apply the plan in one write transaction; any error rolls all of it back."""
-    with db.write() as conn:
+    """Stage the new rows, then publish everything in one transaction; any error (or a
+    kill) before the publish commits leaves the store as it was."""
+    with db.read() as conn:
         existing = _existing_entries(conn)
-        store_categories = set(conn.execute(select(categories.c.code)).scalars())
-        check_against_store(
-            plan,
-            store_categories=store_categories,
-            store_kinds={k: v.kind for k, v in existing.items()},
-            mode=mode,
+        store_categories = visible_categories(conn)
+    check_against_store(
+        plan,
+        store_categories=store_categories,
+        store_kinds={k: v.kind for k, v in existing.items()},
+        mode=mode,
+    )
+    cats_new = [c for c in plan.categories if c.code not in store_categories]
+    # Entries the store holds are updated when publishing; the others are staged now.
+    held = [e for e in plan.entries if e.id is not None and e.id in existing]
+    rows_new, _ = _entry_rows([e for e in plan.entries if e.id is None or e.id not in existing], {})
+    staged = StagedImport.begin(db, checkpoint=checkpoint)
+    try:
+        staged.stage(categories, _category_rows(cats_new))
+        staged.stage(entries, rows_new, progress=progress)
+        staged_ids = {r["id"] for r in rows_new}
+        return staged.publish(
+            lambda conn: _publish(conn, plan, held, mode, staged_ids, {c.code for c in cats_new})
         )
-        cats_new, cats_old = _upsert_categories(conn, plan.categories, store_categories)
-        rows_new, rows_old = _entry_rows(plan.entries, existing)
-        for part in _batches(rows_new):
-            conn.execute(insert(entries), part)
-            _advance(progress, len(part))
-        for part in _batches(rows_old):
-            conn.execute(_update_statement(), part)
-            _advance(progress, len(part))
-        write_curation(conn, plan.entries)
-        restore_history(conn, plan.revisions)
-        record_written(conn, [r["id"] for r in rows_new] + [r["b_id"] for r in rows_old])
-        deleted, vectors_gone, cats_gone = 0, 0, 0
-        if mode == ImportMode.REPLACE:
-            keep = {r["id"] for r in rows_new} | {r["b_id"] for r in rows_old}
-            deleted, vectors_gone = _delete_entries(conn, sorted(set(existing) - keep))
-            cats_gone = _delete_categories(
-                conn, store_categories - {c.code for c in plan.categories}
-            )
+    except BaseException:
+        staged.abandon()
+        raise
+
+
+def _publish(
+    conn: Connection,
+    plan: ImportPlan,
+    rest: list[EntryRecord],
+    mode: str,
+    staged_ids: set[str],
+    staged_codes: set[str],
+) -> ImportResult:
+    """Inside the publish transaction: what the store holds NOW decides the updates of the
+    ``rest`` (the entries that existed when the import began)."""
+    replace = mode == ImportMode.REPLACE
+    existing = _existing_entries(conn, None if replace else [str(e.id) for e in rest])
+    store_categories = visible_categories(conn)
+    check_against_store(
+        ImportPlan(plan.categories, rest),
+        store_categories=store_categories | staged_codes,
+        store_kinds={k: v.kind for k, v in existing.items()},
+        mode=mode,
+    )
+    cats_old = [c for c in plan.categories if c.code not in staged_codes]
+    _insert_categories(conn, [c for c in cats_old if c.code not in store_categories])
+    _update_categories(conn, [c for c in cats_old if c.code in store_categories])
+    rows_new, rows_old = _entry_rows(rest, existing)
+    for part in _batches(rows_new):  # gone since the import began: inserted here
+        conn.execute(insert(entries), part)
+    for part in _batches(rows_old):
+        conn.execute(_update_statement(), part)
+    write_curation(conn, plan.entries)
+    restore_history(conn, plan.revisions)
+    written = [*staged_ids, *(r["id"] for r in rows_new), *(r["b_id"] for r in rows_old)]
+    record_written(conn, written)
+    deleted, vectors_gone, cats_gone = 0, 0, 0
+    if replace:
+        keep = staged_ids | {r["id"] for r in rows_new} | {r["b_id"] for r in rows_old}
+        deleted, vectors_gone = _delete_entries(conn, sorted(set(existing) - keep))
+        cats_gone = _delete_categories(conn, store_categories - {c.code for c in plan.categories})
     return ImportResult(
-        len(cats_new), len(cats_old), len(rows_new), len(rows_old), deleted, cats_gone, vectors_gone
+        len(staged_codes) + len(cats_old) - len(_present(cats_old, store_categories)),
+        len(_present(cats_old, store_categories)),
+        len(staged_ids) + len(rows_new),
+        len(rows_old),
+        deleted,
+        cats_gone,
+        vectors_gone,
     )
 
 
-def _existing_entries(conn: Connection) -> dict[str, Existing]:
-    rows = conn.execute(
-        select(
-            entries.c.id,
-            entries.c.kind,
-            entries.c.revision,
-            entries.c.content_hash,
-            entries.c.created_at,
-        )
-    )
+def _present(records: Sequence[CategoryRecord], codes: set[str]) -> list[CategoryRecord]:
+    return [c for c in records if c.code in codes]
+
+
+def visible_categories(conn: Connection) -> set[str]:
+    return set(conn.execute(select(categories.c.code).where(visible(categories))).scalars())
+
+
+def _existing_entries(conn: Connection, ids: Sequence[str] | None = None) -> dict[str, Existing]:
+    """The published entries (those with the given ids, when given)."""
+    stmt = select(
+        entries.c.id,
+        entries.c.kind,
+        entries.c.revision,
+        entries.c.content_hash,
+        entries.c.created_at,
+    ).where(visible(entries))
+    if ids is None:
+        rows = list(conn.execute(stmt))
+    else:
+        rows = [
+            r for part in _batches(ids) for r in conn.execute(stmt.where(entries.c.id.in_(part)))
+        ]
     return {r.id: Existing(r.kind, r.revision, r.content_hash, r.created_at) for r in rows}
 
 
-def _upsert_categories(
-    conn: Connection, records: Sequence[CategoryRecord], store: set[str]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _category_rows(records: Sequence[CategoryRecord]) -> list[dict[str, Any]]:
     ts = now()
-    new, old = [], []
-    for c in records:
-        row = {
+    return [
+        {
             "code": c.code,
             "name": c.name,
             "description": c.description,
             "review": c.review,
-            "created_at": c.created_at,
+            "created_at": ts if c.created_at is None else c.created_at,
             "updated_at": ts if c.updated_at is None else c.updated_at,
         }
-        if c.code in store:
-            old.append(_bound(row, "code", exclude=()))
-        else:
-            new.append(row | {"created_at": ts if c.created_at is None else c.created_at})
-    if new:
-        conn.execute(insert(categories), new)
-    if old:
-        stmt = (
-            update(categories)
-            .where(categories.c.code == bindparam("b_code"))
-            .values(
-                name=bindparam("v_name"),
-                description=bindparam("v_description"),
-                review=bindparam("v_review"),
-                # A file without a creation time keeps the one the store has.
-                created_at=func.coalesce(bindparam("v_created_at"), categories.c.created_at),
-                updated_at=bindparam("v_updated_at"),
-            )
+        for c in records
+    ]
+
+
+def _insert_categories(conn: Connection, records: Sequence[CategoryRecord]) -> None:
+    if records:
+        conn.execute(insert(categories), _category_rows(records))
+
+
+def _update_categories(conn: Connection, records: Sequence[CategoryRecord]) -> None:
+    if not records:
+        return
+    ts = now()
+    params = [
+        {
+            "b_code": c.code,
+            "v_name": c.name,
+            "v_description": c.description,
+            "v_review": c.review,
+            "v_created_at": c.created_at,
+            "v_updated_at": ts if c.updated_at is None else c.updated_at,
+        }
+        for c in records
+    ]
+    stmt = (
+        update(categories)
+        .where(categories.c.code == bindparam("b_code"))
+        .values(
+            name=bindparam("v_name"),
+            description=bindparam("v_description"),
+            review=bindparam("v_review"),
+            # A file without a creation time keeps the one the store has.
+            created_at=func.coalesce(bindparam("v_created_at"), categories.c.created_at),
+            updated_at=bindparam("v_updated_at"),
         )
-        conn.execute(stmt, old)
-    return new, old
+    )
+    conn.execute(stmt, params)
 
 
 def _entry_rows(

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Path
 
 from heurist import limits
 from heurist.api.deps import RuntimeDep
+from heurist.api.errors import documented
+from heurist.api.idempotency import IdempotencyDep
 from heurist.domain.models import CategoryCreate, CategoryUpdate
 from heurist.errors import InvalidInput
 
@@ -19,19 +21,22 @@ def list_categories(rt: RuntimeDep) -> dict[str, Any]:
     return {"categories": rt.categories.list()}
 
 
-@router.post("", status_code=201)
-def create_category(body: CategoryCreate, rt: RuntimeDep) -> dict[str, Any]:
-    return rt.categories.create(body.code, body.name, body.description, review=body.review)
+@router.post("", status_code=201, responses=documented(409))
+def create_category(
+    body: CategoryCreate, rt: RuntimeDep, idempotency: IdempotencyDep
+) -> dict[str, Any]:
+    key = idempotency.for_body(body.model_dump())
+    return rt.categories.create(body.code, body.name, body.description, review=body.review, key=key)
 
 
-@router.get("/{code}")
+@router.get("/{code}", responses=documented(404))
 def get_category(
     rt: RuntimeDep, code: str = Path(max_length=limits.CATEGORY_CODE_MAX)
 ) -> dict[str, Any]:
     return rt.categories.get(code)
 
 
-@router.patch("/{code}")
+@router.patch("/{code}", responses=documented(404))
 def change_category(
     body: CategoryUpdate, rt: RuntimeDep, code: str = Path(max_length=limits.CATEGORY_CODE_MAX)
 ) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Path, Query, Response
 
 from heurist import limits
 from heurist.api.deps import RuntimeDep
+from heurist.api.errors import documented
+from heurist.api.idempotency import IdempotencyDep
 from heurist.domain.kinds import SPECS, KindSpec
 from heurist.domain.rules import refuse_cleared
 from heurist.domain.vocabulary import EmbeddingStatus, Kind, Section, StateFilter
@@ -25,8 +27,13 @@ def entry_router(spec: KindSpec) -> APIRouter:
     router = APIRouter(prefix=f"/api/v1/{spec.plural}", tags=[spec.plural])
     EntryId = Path(max_length=limits.ENTRY_ID_MAX)
 
-    def create(body: create_model, rt: RuntimeDep) -> dict[str, Any]:  # type: ignore[valid-type]
-        return _public(rt.entries.create(kind, body.model_dump()))  # type: ignore[attr-defined]
+    def create(
+        body: create_model,  # type: ignore[valid-type]
+        rt: RuntimeDep,
+        idempotency: IdempotencyDep,
+    ) -> dict[str, Any]:
+        data = body.model_dump()  # type: ignore[attr-defined]
+        return _public(rt.entries.create(kind, data, key=idempotency.for_body(data)))
 
     def read(rt: RuntimeDep, entry_id: str = EntryId) -> dict[str, Any]:
         return _public(rt.entries.get(entry_id, kind))
@@ -64,11 +71,14 @@ def entry_router(spec: KindSpec) -> APIRouter:
         )
         return {"items": [_public(i) for i in items], "next_cursor": next_cursor}
 
-    router.add_api_route("", create, methods=["POST"], status_code=201)
+    router.add_api_route("", create, methods=["POST"], status_code=201, responses=documented(409))
     router.add_api_route("", list_, methods=["GET"])
-    router.add_api_route("/{entry_id}", read, methods=["GET"])
-    router.add_api_route("/{entry_id}", change, methods=["PATCH"])
-    router.add_api_route("/{entry_id}", remove, methods=["DELETE"], status_code=204)
+    missing = documented(404)
+    router.add_api_route("/{entry_id}", read, methods=["GET"], responses=missing)
+    router.add_api_route("/{entry_id}", change, methods=["PATCH"], responses=missing)
+    router.add_api_route(
+        "/{entry_id}", remove, methods=["DELETE"], status_code=204, responses=missing
+    )
     return router
 
 

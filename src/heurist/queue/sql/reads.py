@@ -1,4 +1,7 @@
-"""The queue's reads: counts for status, drain and health, and the failed list."""
+"""The queue's reads: counts for status, drain and health, and the failed list.
+
+Rows an import has staged and not yet published are not in the queue yet: every count
+leaves them out (``heurist.db.visibility``)."""
 
 from __future__ import annotations
 
@@ -7,14 +10,20 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 
+from heurist.db.visibility import visible_sql
 from heurist.domain.vocabulary import EmbeddingStatus, Kind
+
+VISIBLE = visible_sql()
 
 
 def status_counts(conn: Connection) -> dict[str, dict[str, int]]:
     """Rows per status and kind."""
     out: dict[str, dict[str, int]] = {status: dict.fromkeys(Kind, 0) for status in EmbeddingStatus}
     rows = conn.execute(
-        text("SELECT embedding_status, kind, count(*) FROM entries GROUP BY embedding_status, kind")
+        text(
+            f"""SELECT embedding_status, kind, count(*) FROM entries WHERE {VISIBLE}
+            GROUP BY embedding_status, kind"""
+        )
     )
     for status, kind, n in rows:
         out.setdefault(status, dict.fromkeys(Kind, 0))[kind] = int(n)
@@ -25,7 +34,10 @@ def in_flight(conn: Connection) -> int:
     """What a drain waits for: rows pending or processing (failed rows do not count)."""
     return int(
         conn.execute(
-            text("SELECT count(*) FROM entries WHERE embedding_status IN ('pending', 'processing')")
+            text(
+                f"""SELECT count(*) FROM entries
+                WHERE embedding_status IN ('pending', 'processing') AND {VISIBLE}"""
+            )
         ).scalar_one()
     )
 
@@ -38,8 +50,8 @@ def depth_by_status(conn: Connection, statuses: Sequence[str]) -> dict[str, int]
     which also counts every embedded row by kind).
     """
     stmt = text(
-        """SELECT embedding_status, count(*) FROM entries
-        WHERE embedding_status IN :statuses GROUP BY embedding_status"""
+        f"""SELECT embedding_status, count(*) FROM entries
+        WHERE embedding_status IN :statuses AND {VISIBLE} GROUP BY embedding_status"""
     ).bindparams(bindparam("statuses", expanding=True))
     out = dict.fromkeys(statuses, 0)
     for status, n in conn.execute(stmt, {"statuses": list(statuses)}):
@@ -49,7 +61,7 @@ def depth_by_status(conn: Connection, statuses: Sequence[str]) -> dict[str, int]
 
 def oldest_pending_queued_at(conn: Connection) -> float | None:
     value = conn.execute(
-        text("SELECT min(queued_at) FROM entries WHERE embedding_status = 'pending'")
+        text(f"SELECT min(queued_at) FROM entries WHERE embedding_status = 'pending' AND {VISIBLE}")
     ).scalar_one()
     return None if value is None else float(value)
 

@@ -4,7 +4,7 @@ Existing entries become ``approved`` with no feedback; existing categories get n
 so nothing changes for a store until a curator turns review on.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
