@@ -17,6 +17,7 @@ from sqlalchemy import Connection, and_, desc, func, insert, or_, select, update
 from heurist.clock import iso, now
 from heurist.db.engine import Database
 from heurist.db.schema import entries, entry_feedback
+from heurist.db.visibility import visible
 from heurist.domain.vocabulary import EntryState, Outcome, RevisionAction
 from heurist.errors import Conflict, InvalidInput, NotFound
 from heurist.index import vectors as vector_store
@@ -129,7 +130,7 @@ class CurationStore:
         with self.db.read() as conn:
             rows = conn.execute(
                 select(entries)
-                .where(entries.c.state == EntryState.PROPOSED)
+                .where(entries.c.state == EntryState.PROPOSED, visible(entries))
                 .order_by(desc(entries.c.created_at), desc(entries.c.seq))
                 .limit(limit)
             ).all()
@@ -150,6 +151,7 @@ class CurationStore:
             .where(
                 and_(
                     entries.c.state == EntryState.APPROVED,
+                    visible(entries),
                     or_(*(entries.c[f"feedback_{o}"] > 0 for o in FLAGS)),
                 )
             )
@@ -183,7 +185,9 @@ def _current(conn: Connection, entry_id: str) -> str:
     while row.superseded_by is not None and row.superseded_by not in seen:
         seen.add(row.id)
         following = conn.execute(
-            select(entries).where(entries.c.id == row.superseded_by).with_for_update()
+            select(entries)
+            .where(entries.c.id == row.superseded_by, visible(entries))
+            .with_for_update()
         ).first()
         if following is None:  # the target was deleted since: the source keeps it
             break
@@ -211,7 +215,7 @@ def _check_merge(source: Any, target: Any) -> None:
 
 
 def _locked(conn: Connection, entry_id: str, *, field: str = "id", lock: bool = True) -> Any:
-    stmt = select(entries).where(entries.c.id == entry_id)
+    stmt = select(entries).where(entries.c.id == entry_id, visible(entries))
     row = conn.execute(stmt.with_for_update() if lock else stmt).first()
     if row is None:
         raise NotFound(
