@@ -74,6 +74,25 @@ def record_written(conn: Connection, entry_ids: Sequence[str]) -> int:
     return len(rows)
 
 
+def first_revisions(
+    rows: Sequence[Mapping[str, Any]], *, skip: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """Revision 1 (``import``) of new entries, from their column values (no read); entries
+    in ``skip`` (a file restoring their history) are left out."""
+    ts = now()
+    return [
+        _row(r["id"], 1, snapshot(r["kind"], to_fields(r)), RevisionAction.IMPORT, None, ts)
+        for r in rows
+        if not skip or r["id"] not in skip
+    ]
+
+
+def insert_revisions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write prepared revision rows (``first_revisions``) in batches."""
+    for start in range(0, len(rows), _BATCH * 4):
+        conn.execute(insert(entry_revisions), list(rows[start : start + _BATCH * 4]))
+
+
 def to_fields(m: Mapping[str, Any]) -> dict[str, Any]:
     """An entry row's columns as client fields (``category`` for ``category_code``)."""
     return {**m, "category": m["category_code"]}

@@ -31,7 +31,7 @@ from heurist.index import vectors as vector_store
 from heurist.limits import PRIORITY_IMPORT
 from heurist.queue import sql
 from heurist.store.entries import new_row
-from heurist.store.history import record_written
+from heurist.store.history import first_revisions, insert_revisions, record_written
 from heurist.transfer.curation import write_curation
 from heurist.transfer.history import restore as restore_history
 from heurist.transfer.plan import ImportPlan, Progress, check_against_store
@@ -88,8 +88,11 @@ def write_plan(
         staged.stage(categories, _category_rows(cats_new))
         staged.stage(entries, rows_new, progress=progress)
         staged_ids = {r["id"] for r in rows_new}
+        first = first_revisions(rows_new, skip={r.entry_id for r in plan.revisions})
         return staged.publish(
-            lambda conn: _publish(conn, plan, held, mode, staged_ids, {c.code for c in cats_new})
+            lambda conn: _publish(
+                conn, plan, held, mode, staged_ids, {c.code for c in cats_new}, first
+            )
         )
     except BaseException:
         staged.abandon()
@@ -103,6 +106,7 @@ def _publish(
     mode: str,
     staged_ids: set[str],
     staged_codes: set[str],
+    first: list[dict[str, Any]],
 ) -> ImportResult:
     """Inside the publish transaction: what the store holds NOW decides the updates of the
     ``rest`` (the entries that existed when the import began)."""
@@ -125,7 +129,11 @@ def _publish(
         conn.execute(_update_statement(), part)
     write_curation(conn, plan.entries)
     restore_history(conn, plan.revisions)
-    written = [*staged_ids, *(r["id"] for r in rows_new), *(r["b_id"] for r in rows_old)]
+    # History: new entries start at their first revision, built without a read; the others
+    # get one when their fields differ from their newest revision.
+    insert_revisions(conn, first)
+    firsts = {r["entry_id"] for r in first}
+    written = [*(staged_ids - firsts), *(r["id"] for r in rows_new), *(r["b_id"] for r in rows_old)]
     record_written(conn, written)
     deleted, vectors_gone, cats_gone = 0, 0, 0
     if replace:
