@@ -33,6 +33,7 @@ from heurist.search.service import SearchService
 from heurist.settings import Settings
 from heurist.signals import Signal
 from heurist.store.categories import CategoryStore
+from heurist.store.curation import CurationStore
 from heurist.store.entries import EntryStore
 from heurist.transfer.staging import remove_dead_imports
 
@@ -59,6 +60,7 @@ class Runtime:
     sync_loop: IndexSyncLoop
     pool: WorkerPool | None
     search: SearchService
+    curation: CurationStore
     # LISTEN/NOTIFY wake-ups across processes, on PostgreSQL only.
     notify: PgNotify | None = None
     started_at: float = field(default_factory=time.time)
@@ -143,6 +145,7 @@ class Runtime:
             ),
             pool=pool,
             search=SearchService(db, serving, cache_size=settings.query_cache_size),
+            curation=CurationStore(db, work=work),
             notify=notify,
         )
 

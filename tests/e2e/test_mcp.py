@@ -25,7 +25,14 @@ from mcp.types import CallToolResult, TextContent
 from tests.support.server import LiveServer, free_port
 
 HEURIST = str(Path(sys.executable).with_name("heurist"))
-TOOLS = {"list_categories", "read_entries", "create_entry", "update_entry", "check_duplicates"}
+TOOLS = {
+    "list_categories",
+    "read_entries",
+    "create_entry",
+    "update_entry",
+    "check_duplicates",
+    "rate_entry",
+}
 TITLE = "Run pytest-xdist with a fixed worker count on CI"
 PLAYBOOK = (
     "On shared CI runners use pytest -n 2 instead of -n auto: auto counts the host's "
@@ -85,6 +92,7 @@ async def scenario(client: Client, server: LiveServer) -> None:
             "code": "ci",
             "name": "CI",
             "description": "builds",
+            "review": False,
             "counts": {"experience": 0, "manual": 0},
         }
     ]
@@ -93,6 +101,7 @@ async def scenario(client: Client, server: LiveServer) -> None:
     await update(client, entry_id)
     await errors_are_tool_errors(client)
     await guides(client)
+    await curated(client, server, entry_id)
 
 
 async def create_and_read_while_pending(client: Client, server: LiveServer) -> str:
@@ -221,6 +230,43 @@ async def guides(client: Client) -> None:
     assert "heurist://guides/workflow" in resources
     workflow = await client.read_resource("heurist://guides/workflow")
     assert "check_duplicates" in json.dumps(workflow.model_dump(mode="json"))
+
+
+async def curated(client: Client, server: LiveServer, entry_id: str) -> None:
+    """Rate an entry, see the warning on an outdated one, and propose into a review category."""
+    rated = await call(client, "rate_entry", entry_id=entry_id, outcome="outdated", note="old")
+    assert rated["entry"]["feedback"] == {"helpful": 0, "harmful": 0, "outdated": 1}
+    found = await call(client, "read_entries", entity_type="experience", query="xdist worker count")
+    hit = next(e for e in found["entries"] if e["id"] == entry_id)
+    assert hit["outdated"] is True and "outdated 1x" in hit["warning"]
+    listed = await call(client, "read_entries", entity_type="experience", category_code="ci")
+    assert all(e["id"] != entry_id or e["outdated"] for e in listed["entries"])
+    message = await fails(client, "rate_entry", entry_id=entry_id, outcome="meh")
+    assert "outcome" in message
+    assert "404" in await fails(client, "rate_entry", entry_id="no-such", outcome="helpful")
+
+    body = {"code": "reviewed", "name": "Reviewed", "review": True}
+    server.client.post("/api/v1/categories", json=body).raise_for_status()
+    created = await call(
+        client,
+        "create_entry",
+        entity_type="experience",
+        category_code="reviewed",
+        data={"section": "useful", "title": "Proposed lesson zebra", "playbook": "Wait."},
+    )
+    assert created["entry"]["state"] == "proposed" and "awaits review" in created["note"]
+    query = {"entity_type": "experience", "query": "proposed lesson zebra"}
+    new_id = created["entry"]["id"]
+    assert new_id not in [e["id"] for e in (await call(client, "read_entries", **query))["entries"]]
+    server.admin.post(f"/admin/entries/{new_id}/approve").raise_for_status()
+    approved = (await call(client, "read_entries", **query))["entries"]
+    assert approved[0]["id"] == new_id
+    merge = server.admin.post(f"/admin/entries/{new_id}/merge", json={"into": entry_id})
+    merge.raise_for_status()
+    late = await call(client, "rate_entry", entry_id=new_id, outcome="helpful")
+    assert late["entry"]["id"] == entry_id and f"merged into {entry_id}" in late["note"]
+    prompt = await client.get_prompt("search_first", {"task": "fix the flaky CI"})
+    assert "rate_entry" in json.dumps(prompt.model_dump(mode="json"))
 
 
 def test_tools_over_streamable_http(live: LiveServer) -> None:

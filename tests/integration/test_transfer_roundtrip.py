@@ -106,6 +106,11 @@ def expected(records: list[dict[str, Any]], exported: list[dict[str, Any]]) -> l
         shown = dict(record)
         if record["kind"] == "category":
             shown.setdefault("description", "")
+            shown.setdefault("review", False)
+        else:  # the curated loop's defaults: approved, no feedback (issue 16)
+            shown.setdefault("state", "approved")
+            for outcome in ("helpful", "harmful", "outdated"):
+                shown.setdefault(f"feedback_{outcome}", 0)
         for name in ("context", "summary", "author", "source"):
             if shown.get(name) == "":
                 shown[name] = None

@@ -15,7 +15,16 @@ from heurist.api.body_limit import BodyLimitMiddleware
 from heurist.api.containment import ContainedFastAPI
 from heurist.api.drain_wait import DrainWaiters
 from heurist.api.request_guard import HostPolicy, RequestGuard
-from heurist.api.routes import admin, categories, entries, health, import_pause, metrics, search
+from heurist.api.routes import (
+    admin,
+    categories,
+    curation,
+    entries,
+    health,
+    import_pause,
+    metrics,
+    search,
+)
 from heurist.api.ui import create_router as ui_router
 from heurist.mcp.http import mount_mcp
 from heurist.observability.http import HttpMetricsMiddleware
@@ -59,6 +68,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         search.router,
         admin.router,
         import_pause.router,
+        curation.entries,
+        curation.admin,
     ):
         app.include_router(router)
     app.include_router(ui_router(settings))  # the dashboard at /ui

@@ -23,7 +23,7 @@ from rich.table import Table
 from heurist.cli import backup, transfer
 from heurist.cli.failures import EXIT_FAILED, EXIT_USAGE, report
 from heurist.client import ApiClient
-from heurist.domain.vocabulary import Kind, SearchMode
+from heurist.domain.vocabulary import Kind, SearchMode, StateFilter
 from heurist.errors import ConfigError, HeuristError
 from heurist.settings import Settings, load_settings
 
@@ -210,10 +210,14 @@ def search(
     category: str | None = typer.Option(None),
     kind: Kind | None = typer.Option(None, help="Only this kind."),
     limit: int = typer.Option(10),
+    state: StateFilter = typer.Option(
+        StateFilter.APPROVED, help="Entries in this state (review: proposed, retired, any)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the raw JSON answer."),
 ) -> None:
     """Search the memory of a running server."""
     params = {"q": query, "mode": mode, "limit": limit, "category": category, "kind": kind}
+    params["state"] = state
     result = call("GET", "/api/v1/search", params={k: v for k, v in params.items() if v})
     if as_json:
         console.print_json(json.dumps(result))

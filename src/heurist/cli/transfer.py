@@ -102,21 +102,27 @@ def export_command(
         help="Also write each entry's vectors with their model (.jsonl, .zip): an import "
         "into a store serving that model is searchable by meaning at once, no model call.",
     ),
+    with_history: bool = typer.Option(
+        False, "--with-history", help="Add every entry's revisions (JSONL only)."
+    ),
 ) -> None:
-    """Export every category, experience and manual, losslessly, in a stable order."""
+    """Export every category, experience and manual, losslessly, in a stable order, with
+    each entry's state and feedback; with --with-history, the revisions of its fields."""
     from heurist.transfer.service import export_file
 
     cfg = _settings()
     db = _database(cfg)
     try:
-        counts = export_file(db, file, with_vectors=with_vectors)
+        counts = export_file(db, file, with_vectors=with_vectors, with_history=with_history)
     except (HeuristError, OSError) as exc:
         raise typer.Exit(report(exc)) from exc
     finally:
         db.dispose()
     console.print(
         f"exported {counts['category']} categories, {counts['experience']} experiences and "
-        f"{counts['manual']} manuals to {file}"
+        f"{counts['manual']} manuals"
+        + (f" with {counts['revision']} revisions" if with_history else "")
+        + f" to {file}"
     )
 
 

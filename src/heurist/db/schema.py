@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -35,6 +36,8 @@ categories = Table(
     Column("code", String(64), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("description", Text, nullable=False, default=""),
+    # Entries written into a category with review start as proposed (migration 0005).
+    Column("review", Boolean, nullable=False, default=False, server_default=false()),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     # Set while an import has staged the category and not yet published it: invisible.
@@ -79,6 +82,13 @@ entries = Table(
     Column("next_attempt_at", Float, nullable=False, default=0.0),
     Column("queued_at", Float, nullable=False),
     Column("embedded_at", Float),
+    # The curated loop (migration 0005): state, feedback counts, where a merge sent it.
+    Column("state", String(16), nullable=False, default="approved", server_default="approved"),
+    Column("feedback_helpful", Integer, nullable=False, default=0, server_default="0"),
+    Column("feedback_harmful", Integer, nullable=False, default=0, server_default="0"),
+    Column("feedback_outdated", Integer, nullable=False, default=0, server_default="0"),
+    Column("superseded_by", String(64)),
+    Column("retired_reason", Text),
     # Set while an import has staged the row and not yet published it (DESIGN §11): the
     # row is invisible to every read, search, count and queue claim until then.
     Column("import_id", String(64)),
@@ -86,6 +96,7 @@ entries = Table(
     Index("ix_entries_lease", "embedding_status", "lease_expires_at"),
     Index("ix_entries_category", "category_code", "kind"),
     Index("ix_entries_claimed_by", "claimed_by"),
+    Index("ix_entries_state", "state"),
     # Only staged rows are in it: publishing or removing an import finds its rows at once.
     Index(
         "ix_entries_import",
@@ -93,6 +104,34 @@ entries = Table(
         sqlite_where=text("import_id IS NOT NULL"),
         postgresql_where=text("import_id IS NOT NULL"),
     ),
+)
+
+# Every change of an entry's fields, as a full snapshot of them (migration 0005). The
+# revision numbers count per entry from 1; they are not the embedding ``revision``.
+entry_revisions = Table(
+    "entry_revisions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("entry_id", String(64), ForeignKey("entries.id", ondelete="CASCADE"), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("author", Text),
+    Column("action", String(16), nullable=False),
+    Column("fields", Text, nullable=False),  # JSON object
+    UniqueConstraint("entry_id", "revision", name="uq_entry_revisions_entry_revision"),
+)
+
+# Every piece of feedback, with its note (migration 0005); the entry keeps the counts.
+entry_feedback = Table(
+    "entry_feedback",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("entry_id", String(64), ForeignKey("entries.id", ondelete="CASCADE"), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("note", Text),
+    Column("author", Text),
+    Column("at", Float, nullable=False),
+    Index("ix_entry_feedback_entry", "entry_id", "at"),
 )
 
 # One row per (entry, chunk, model): during a model change an entry holds the vectors of

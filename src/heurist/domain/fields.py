@@ -46,6 +46,8 @@ Summary = Annotated[str, Field(max_length=limits.MANUAL_SUMMARY_MAX), NO_NUL]
 Author = Annotated[str, Field(max_length=limits.AUTHOR_MAX), NO_NUL]
 Source = Annotated[str, Field(max_length=limits.SOURCE_MAX), NO_NUL]
 EntryId = Annotated[str, Field(min_length=1, max_length=limits.ENTRY_ID_MAX), NO_NUL]
+FeedbackNote = Annotated[str, Field(max_length=limits.FEEDBACK_NOTE_MAX), NO_NUL]
+RetireReason = Annotated[str, Field(max_length=limits.RETIRE_REASON_MAX), NO_NUL]
 # Who holds the import pause (an importer names itself).
 Holder = Annotated[str, Field(min_length=1, max_length=limits.HOLDER_MAX), NO_NUL]
 # A search query: something to look for, in any script.

@@ -18,12 +18,15 @@ from heurist.domain.fields import (
     CategoryName,
     Content,
     Context,
+    EntryId,
+    FeedbackNote,
     Playbook,
+    RetireReason,
     Source,
     Summary,
     Title,
 )
-from heurist.domain.vocabulary import Section
+from heurist.domain.vocabulary import Outcome, Section
 
 
 class Strict(BaseModel):
@@ -43,6 +46,13 @@ class CategoryCreate(Strict):
     code: CategoryCode
     name: CategoryName
     description: CategoryDescription = ""
+    review: bool = False
+
+
+class CategoryUpdate(Strict):
+    name: CategoryName | None = None
+    description: CategoryDescription | None = None
+    review: bool | None = None
 
 
 class ExperienceCreate(Strict):
@@ -97,3 +107,23 @@ class ManualUpdate(Strict):
     summary: Summary | None = None
     author: Author | None = None
     source: Source | None = None
+
+
+class FeedbackCreate(Strict):
+    """``POST /api/v1/entries/{id}/feedback``: what using the entry did."""
+
+    outcome: Outcome
+    note: FeedbackNote | None = None
+    author: Author | None = None
+
+
+class RetireRequest(Strict):
+    reason: RetireReason = ""
+
+
+class MergeRequest(Strict):
+    into: EntryId
+
+
+class RevertRequest(Strict):
+    revision: int = Field(ge=1, le=2**31 - 1)

@@ -74,3 +74,40 @@ class ImportMode(Vocabulary):
 
     UPSERT = "upsert"
     REPLACE = "replace"
+
+
+class EntryState(Vocabulary):
+    """Where an entry is in the curated loop. An entry written into a category with
+    ``review`` is ``proposed`` until a curator approves it; search shows ``approved`` ones
+    by default; ``retired`` ones (outdated, or merged into another) are kept for history."""
+
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    RETIRED = "retired"
+
+
+class StateFilter(Vocabulary):
+    """Which states a search or a list shows: one ``EntryState``, or ``any``."""
+
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    RETIRED = "retired"
+    ANY = "any"
+
+
+class Outcome(Vocabulary):
+    """What using an entry did: feedback an assistant or a person gives after using it."""
+
+    HELPFUL = "helpful"
+    HARMFUL = "harmful"
+    OUTDATED = "outdated"
+
+
+class RevisionAction(Vocabulary):
+    """What made a revision of an entry's fields (``GET .../history``)."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    REVERT = "revert"
+    IMPORT = "import"
+    BASELINE = "baseline"

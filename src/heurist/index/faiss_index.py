@@ -8,7 +8,7 @@ Why it looks the way it does (DESIGN §4, §5):
 - FAISS `IndexIDMap2(IndexFlatIP)` is exact and adds 100k vectors in ~0.1 s,
   but `remove_ids` scans the whole index on every call. Replacements and
   removals are therefore applied as ONE `remove_ids` call per batch.
-- Filters (kind, category, section) are applied inside the FAISS search with
+- Filters (kind, category, section, state) are applied inside the FAISS search with
   an ID selector, never after a top-k cut, so a small category is never
   emptied by a large one crowding the top of the list.
 - One manual has many chunks, so the search asks for more vectors than
@@ -45,8 +45,9 @@ _BITMAP_MAX_ID = 1 << 24
 _FILTER_CACHE_SIZE = 64
 
 # Metadata column numbers in _Metadata._cols.
-_ID, _KIND, _CATEGORY, _SECTION, _CHUNK = range(5)
-_FIELDS = (_KIND, _CATEGORY, _SECTION)
+_ID, _KIND, _CATEGORY, _SECTION, _STATE, _CHUNK = range(6)
+_FIELDS = (_KIND, _CATEGORY, _SECTION, _STATE)
+_COLUMNS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,20 +74,20 @@ class _Metadata:
 
     Removed slots are recycled, so the columns never need compaction and a
     filter mask is a few vectorised comparisons over at most the high-water mark.
-    String values (kind, category, section) are stored as small integer codes.
+    String values (kind, category, section, state) are stored as small integer codes.
     """
 
     def __init__(self) -> None:
         self.clear()
 
     def clear(self) -> None:
-        self._cols = np.zeros((0, 5), dtype=np.int64)
+        self._cols = np.zeros((0, _COLUMNS), dtype=np.int64)
         self._alive = np.zeros(0, dtype=bool)
         self._entries: list[str] = []
         self._slot: dict[int, int] = {}
         self._free: list[int] = []
         self._size = 0
-        self._codes: tuple[dict[str | None, int], ...] = ({}, {}, {})
+        self._codes: tuple[dict[str | None, int], ...] = ({}, {}, {}, {})
         self._entry_counts: dict[str, int] = {}
 
     def __len__(self) -> int:
@@ -108,13 +109,14 @@ class _Metadata:
         for item in items:
             self.drop(item.vector_id)
         slots = self._take_slots(len(items))
-        kinds, categories, sections = self._codes
+        kinds, categories, sections, states = self._codes
         self._cols[slots] = [
             (
                 item.vector_id,
                 kinds.setdefault(item.kind, len(kinds)),
                 categories.setdefault(item.category, len(categories)),
                 sections.setdefault(item.section, len(sections)),
+                states.setdefault(item.state, len(states)),
                 item.chunk_index,
             )
             for item in items
@@ -141,7 +143,7 @@ class _Metadata:
             del self._entry_counts[entry_id]
 
     def allowed_ids(self, filters: Sequence[Collection[str | None] | None]) -> np.ndarray:
-        """Vector ids whose (kind, category, section) pass every non-None filter."""
+        """Vector ids whose (kind, category, section, state) pass every non-None filter."""
         mask = self._alive[: self._size].copy()
         for field_no, (column, allowed) in enumerate(zip(_FIELDS, filters, strict=True)):
             if allowed is None:
@@ -160,7 +162,7 @@ class _Metadata:
         return reused + list(range(self._size - needed, self._size))
 
     def _grow(self, capacity: int) -> None:
-        cols = np.zeros((capacity, 5), dtype=np.int64)
+        cols = np.zeros((capacity, _COLUMNS), dtype=np.int64)
         cols[: self._size] = self._cols[: self._size]
         alive = np.zeros(capacity, dtype=bool)
         alive[: self._size] = self._alive[: self._size]
@@ -288,6 +290,7 @@ class VectorIndex:
         kinds: Collection[str] | None = None,
         categories: Collection[str] | None = None,
         sections: Collection[str | None] | None = None,
+        states: Collection[str] | None = None,
     ) -> list[Hit]:
         """At most `limit` distinct entries, each with its best chunk, by score descending.
 
@@ -302,7 +305,7 @@ class VectorIndex:
         if self._search_threads is not None:
             faiss.omp_set_num_threads(self._search_threads)
         with self._lock:
-            allowed = self._filter(kinds, categories, sections)
+            allowed = self._filter(kinds, categories, sections, states)
             if allowed.count == 0:
                 return []
             return self._search_widening(q, limit, allowed)
@@ -335,11 +338,17 @@ class VectorIndex:
         kinds: Collection[str] | None,
         categories: Collection[str] | None,
         sections: Collection[str | None] | None,
+        states: Collection[str] | None = None,
     ) -> _Filter:
         """The filter for a combination, cached until the index changes."""
-        if kinds is None and categories is None and sections is None:
+        if kinds is None and categories is None and sections is None and states is None:
             return _Filter(len(self._meta), None)
-        key = (_filter_key(kinds), _filter_key(categories), _filter_key(sections))
+        key = (
+            _filter_key(kinds),
+            _filter_key(categories),
+            _filter_key(sections),
+            _filter_key(states),
+        )
         cached = self._filters.get(key)
         if cached is None:
             cached = _make_filter(self._meta.allowed_ids(key))

@@ -38,6 +38,7 @@ class VectorRow:
     section: str | None
     model: str
     vector: np.ndarray
+    state: str = "approved"  # EntryState: search shows approved entries by default
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +161,8 @@ def tombstone_entry(conn: Connection, entry_id: str) -> int:
 
 
 def touch_entry(conn: Connection, entry_id: str) -> None:
-    """Log the entry's vectors as changed: its category or section (index filters) moved."""
+    """Log the entry's vectors as changed: its category, section or state (index filters)
+    moved."""
     ids = conn.execute(select(vectors.c.id).where(vectors.c.entry_id == entry_id)).scalars()
     _log(conn, [(int(vid), entry_id, OP_UPSERT) for vid in ids])
 
@@ -216,6 +218,7 @@ def _vector_query() -> Select[Any]:
         entries.c.kind,
         entries.c.category_code,
         entries.c.section,
+        entries.c.state,
     ).join(entries, entries.c.id == vectors.c.entry_id)
 
 
@@ -229,6 +232,7 @@ def _to_row(r: Any) -> VectorRow:
         section=r.section,
         model=r.model,
         vector=np.frombuffer(r.vector, dtype=np.float32),
+        state=r.state,
     )
 
 

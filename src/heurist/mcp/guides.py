@@ -12,7 +12,10 @@ harmful or contextual; a title that states the lesson; a playbook of steps). Man
 are longer reference documents. Before a task, search it with read_entries(query=...).
 After a task, record what you learned with create_entry, once you have run
 check_duplicates; improve an existing entry with update_entry instead of adding a
-near-copy. New entries are found by keyword at once and by meaning within seconds."""
+near-copy. Rate every entry you relied on with rate_entry (helpful, harmful or
+outdated): that is how the team learns which advice holds. New entries are found by
+keyword at once and by meaning within seconds; in a reviewed category they are
+proposed until a curator approves them."""
 
 WORKFLOW = """\
 # Using heurist, the shared memory
@@ -27,8 +30,12 @@ WORKFLOW = """\
    find out (a fix, a trap, a command that works), write it down for the next one.
 3. **Check duplicates first.** `check_duplicates(...)` with the title and playbook you
    are about to write. If an entry is `very_close`, improve it with `update_entry`.
-4. `embedding_status` says where an entry is in the queue: `pending` entries are
-   already found by keyword; `embedded` ones by meaning too.
+4. **Rate what you used.** `rate_entry(entry_id, outcome, note)` for each entry you
+   relied on: `helpful`, `harmful` (following it did damage) or `outdated` (no longer
+   true). A `warning` on an entry means others flagged it: check before trusting it.
+5. `embedding_status` says where an entry is in the queue: `pending` entries are
+   already found by keyword; `embedded` ones by meaning too. In a category with
+   `review`, a new entry is `proposed` until a curator approves it.
 """
 
 EXPERIENCE_GUIDE = """\
@@ -61,7 +68,8 @@ def search_first(task: str) -> str:
         "Call read_entries(entity_type='experience', query=...) with the task in a few "
         "words, then the same for entity_type='manual'. Read promising entries in full "
         "(ids=[...], fields=['all']). Apply useful playbooks, avoid harmful ones, and say "
-        "which entries you relied on."
+        "which entries you relied on. When the task is done, rate each of them with "
+        "rate_entry (helpful, harmful or outdated, with a short note)."
     )
 
 
@@ -72,7 +80,8 @@ def record_experience(what_happened: str) -> str:
         "For each distinct lesson: pick a category with list_categories(); write a title "
         "that states the lesson and a concrete playbook; choose section useful, harmful or "
         "contextual (with context). Call check_duplicates first; if one is very_close, "
-        "improve it with update_entry instead of calling create_entry."
+        "improve it with update_entry instead of calling create_entry. Then rate the "
+        "entries you used during the task with rate_entry."
     )
 
 

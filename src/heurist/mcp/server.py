@@ -42,6 +42,7 @@ def build_server(api: AsyncApiClient) -> MCPServer:
         tools.create_entry,
         tools.update_entry,
         tools.check_duplicates,
+        tools.rate_entry,
     ):
         server.add_tool(tool)
     _add_guides(server)

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from heurist.domain.kinds import SPECS
+from heurist.domain.vocabulary import EntryState, Outcome
 from heurist.errors import InvalidInput
 
 PREVIEW_CHARS = 240
@@ -96,3 +97,26 @@ def select(entry: dict[str, Any], fields: list[str]) -> dict[str, Any]:
 
 def public(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if k not in HIDDEN}
+
+
+def curation(entry: dict[str, Any]) -> dict[str, Any]:
+    """What a reader must know about an entry's standing: its state when it is not
+    approved (and where a merge sent it), and a warning when feedback flagged it."""
+    out: dict[str, Any] = {}
+    state = entry.get("state")
+    if state and state != EntryState.APPROVED:
+        out["state"] = state
+        if entry.get("superseded_by"):
+            out["superseded_by"] = entry["superseded_by"]
+            out["warning"] = f"merged into {entry['superseded_by']}: read that entry instead"
+            return out
+    counts = entry.get("feedback") or {}
+    flags = [f"{o} {counts[o]}x" for o in (Outcome.OUTDATED, Outcome.HARMFUL) if counts.get(o)]
+    if flags:
+        out["feedback"] = counts
+        out["warning"] = (
+            f"flagged by feedback ({', '.join(flags)}): check it still holds before relying on it"
+        )
+        if counts.get(Outcome.OUTDATED):
+            out["outdated"] = True
+    return out

@@ -1,4 +1,4 @@
-"""The five memory tools. Each is a thin translation onto the public HTTP API.
+"""The six memory tools. Each is a thin translation onto the public HTTP API.
 
 Any error the API answers (a 404, a 422 naming the field and the limit, an
 unreachable server) comes back to the assistant as a tool error carrying the API's
@@ -18,7 +18,7 @@ from pydantic import Field, WithJsonSchema
 
 from heurist import limits
 from heurist.client import ApiError, AsyncApiClient
-from heurist.domain.vocabulary import Kind
+from heurist.domain.vocabulary import EntryState, Kind, Outcome
 from heurist.errors import HeuristError, InvalidInput
 from heurist.mcp import duplicates, shape
 
@@ -33,6 +33,11 @@ CategoryCode = Annotated[str, Field(description="the category's code, e.g. 'pyth
 CREATE_ATTEMPTS = 3
 CREATE_RETRY_SECONDS = 0.5
 Limit = Annotated[int, Field(ge=1, le=limits.SEARCH_LIMIT_MAX, description="results at most")]
+Rating = Annotated[
+    Outcome,
+    WithJsonSchema({"type": "string", "enum": [str(o) for o in Outcome]}),
+    Field(description="'helpful', 'harmful' (following it did damage) or 'outdated'"),
+]
 
 
 @contextmanager
@@ -60,7 +65,7 @@ class MemoryTools:
         experiences and manuals each holds. Call it first to pick a category_code."""
         with api_errors():
             answer = await self.api.get("/api/v1/categories")
-        keep = ("code", "name", "description", "counts")
+        keep = ("code", "name", "description", "review", "counts")
         return {"categories": [{k: c[k] for k in keep} for c in answer["categories"]]}
 
     async def read_entries(
@@ -78,10 +83,12 @@ class MemoryTools:
         ] = None,
     ) -> dict[str, Any]:
         """Search the memory (with `query`), fetch entries by `ids`, or list the entries of a
-        category. Returns short previews unless `fields` asks for full text. Each entry says
-        its embedding_status: 'pending' entries are already found by keyword, not yet by
-        meaning. With `ids`, category_code and query are not used. Search before starting a
-        task: someone may have solved it already."""
+        category. Returns approved entries, as short previews unless `fields` asks for full
+        text. Each entry says its embedding_status: 'pending' entries are already found by
+        keyword, not yet by meaning. An entry others flagged outdated or harmful carries a
+        `warning`: check it still holds. With `ids`, category_code and query are not used.
+        Search before starting a task: someone may have solved it already; afterwards, rate
+        what you used with rate_entry."""
         with api_errors():
             wanted = shape.check_fields(entity_type, fields)
             if ids:
@@ -108,7 +115,9 @@ class MemoryTools:
         """Record a new experience or manual. Returns the entry (embedding_status 'pending':
         searchable by keyword at once, by meaning within seconds), the likely duplicates
         found by keyword and by meaning, and a hint to review first when one is very close.
-        Keep an experience atomic: one lesson, a title that states it, a playbook of steps."""
+        In a category with review, the entry is 'proposed' and awaits a curator's approval
+        before searches show it. Keep an experience atomic: one lesson, a title that states
+        it, a playbook of steps."""
         with api_errors():
             body = _with_category(data, category_code)
             entry = await self._create(shape.entries_path(entity_type), body)
@@ -120,11 +129,17 @@ class MemoryTools:
                 body=shape.body_text(entry),
                 exclude=entry["id"],
             )
-        return {
+        out = {
             "entry": shape.public(entry),
             "duplicates": found["candidates"],
             "hint": duplicates.review_hint(found),
         }
+        if entry["state"] == EntryState.PROPOSED:
+            out["note"] = (
+                f"awaits review: category '{category_code}' is reviewed, so this entry is "
+                "proposed and searches show it once a curator approves it"
+            )
+        return out
 
     async def _create(self, path: str, body: dict[str, Any]) -> Any:
         """POST under a key of its own, fresh per call: a retry after a lost answer or a
@@ -194,6 +209,31 @@ class MemoryTools:
         found["hint"] = duplicates.review_hint(found)
         return found
 
+    async def rate_entry(
+        self,
+        entry_id: Annotated[str, Field(description="the id of the entry you used")],
+        outcome: Rating,
+        note: Annotated[
+            str | None,
+            Field(max_length=limits.FEEDBACK_NOTE_MAX, description="what happened, in a line"),
+        ] = None,
+    ) -> dict[str, Any]:
+        """After a task, rate each entry you relied on: did following it help, do harm, or
+        is it outdated? Curators review what is flagged; the counts show the next reader
+        how the advice fared. Say in `note` what happened (e.g. which version broke it)."""
+        with api_errors():
+            body = {"outcome": outcome, "note": note}
+            entry = await self.api.post(f"/api/v1/entries/{entry_id}/feedback", body)
+        out: dict[str, Any] = {
+            "entry": {k: entry[k] for k in ("id", "kind", "title", "state", "feedback")}
+        }
+        if entry["id"] != entry_id:
+            out["note"] = (
+                f"entry {entry_id} was merged into {entry['id']}: the rating counts there; "
+                "read that one next time"
+            )
+        return out
+
     async def _by_ids(self, kind: str, ids: list[str], fields: list[str] | None) -> dict[str, Any]:
         entries, missing = [], []
         for entry_id in dict.fromkeys(ids):
@@ -202,20 +242,22 @@ class MemoryTools:
             except HeuristError as exc:
                 missing.append({"id": entry_id, "error": tool_message(exc)})
                 continue
-            entries.append(shape.select(entry, fields) if fields else shape.preview(entry))
+            picked = shape.select(entry, fields) if fields else shape.preview(entry)
+            entries.append(picked | shape.curation(entry))
         return {"entries": entries, "missing": missing, "count": len(entries)}
 
     async def _search(
         self, kind: str, category: str | None, query: str, limit: int, fields: list[str] | None
     ) -> dict[str, Any]:
         params = {"q": query, "kind": kind, "category": category, "limit": limit}
+        params["state"] = EntryState.APPROVED
         answer = await self.api.get("/api/v1/search", params)
         hits = answer["results"]
         if fields:
             full = await self._by_ids(kind, [h["id"] for h in hits], fields)
             entries = full["entries"]
         else:
-            entries = [shape.hit_preview(h) for h in hits]
+            entries = [shape.hit_preview(h) | shape.curation(h) for h in hits]
         out: dict[str, Any] = {"entries": entries, "count": len(entries), "mode": answer["mode"]}
         if answer.get("notes"):
             out["notes"] = answer["notes"]
@@ -225,10 +267,14 @@ class MemoryTools:
         self, kind: str, category: str | None, limit: int, fields: list[str] | None
     ) -> dict[str, Any]:
         answer = await self.api.get(
-            shape.entries_path(kind), {"category": category, "limit": limit}
+            shape.entries_path(kind),
+            {"category": category, "limit": limit, "state": EntryState.APPROVED},
         )
         items = answer["items"]
-        entries = [shape.select(i, fields) if fields else shape.preview(i) for i in items]
+        entries = [
+            (shape.select(i, fields) if fields else shape.preview(i)) | shape.curation(i)
+            for i in items
+        ]
         return {"entries": entries, "count": len(entries), "next_cursor": answer["next_cursor"]}
 
 

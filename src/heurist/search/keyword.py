@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, func, select, text
 
+from heurist.db.schema import entries
 from heurist.db.visibility import visible_sql
+from heurist.domain.vocabulary import EntryState
 from heurist.search.budget import TermCounts, within_budget
 from heurist.search.stopwords import STOPWORDS
 
@@ -22,6 +24,9 @@ MAX_TERMS = 64
 TITLE_WEIGHT = 2.0
 BODY_WEIGHT = 1.0
 SNIPPET_TOKENS = 32
+# A state filter leaving out at most this many entries is applied after a cut inside FTS5
+# that many rows deeper (bench/curation_search.py); beyond it, the join comes first.
+STATE_HEADROOM_MAX = 2_000
 VISIBLE = visible_sql("e")  # not the rows of an unpublished import
 # The body as PostgreSQL's keyword index sees it (migration 0001's generated column).
 _PG_BODY = (
@@ -35,6 +40,8 @@ class Filters:
     kind: str | None = None
     category: str | None = None
     section: str | None = None
+    # Entry states shown (``EntryState``); None shows every state.
+    states: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,15 +85,21 @@ def _filter_sql(filters: Filters) -> tuple[str, dict[str, str]]:
         if value is not None:
             clauses.append(f" AND e.{column} = :{column}")
             params[column] = value
+    if filters.states is not None:
+        names = [f"state{i}" for i in range(len(filters.states))]
+        clauses.append(f" AND e.state IN ({', '.join(':' + n for n in names)})")
+        params.update(zip(names, filters.states, strict=True))
     return "".join(clauses), params
 
 
 def _sqlite(conn: Connection, words: list[str], filters: Filters, limit: int) -> list[KeywordHit]:
     where, params = _filter_sql(filters)
     rank = f"bm25(entries_fts, {TITLE_WEIGHT}, {BODY_WEIGHT})"
-    # Filters live in the entries table: join before the cut. So does visibility while an
-    # import is staging rows (its invisible rows must not take the places of the cut).
-    if where or _staging(conn):
+    headroom = _state_headroom(conn, filters)
+    # Filters live in the entries table: join before the cut (a state filter that leaves
+    # out few entries cuts deeper instead). So does visibility while an import is staging
+    # rows (its invisible rows must not take the places of the cut).
+    if (where and headroom is None) or _staging(conn):
         sql = f"""SELECT e.id, {rank} AS rank
             FROM entries_fts JOIN entries e ON e.seq = entries_fts.rowid
             WHERE entries_fts MATCH :match AND {VISIBLE}{where}
@@ -94,10 +107,13 @@ def _sqlite(conn: Connection, words: list[str], filters: Filters, limit: int) ->
     else:  # rank and cut inside FTS5 first: joining every match costs as much as ranking it
         sql = f"""SELECT e.id, f.rank FROM (
                 SELECT rowid, {rank} AS rank FROM entries_fts
-                WHERE entries_fts MATCH :match ORDER BY rank LIMIT :limit
+                WHERE entries_fts MATCH :match ORDER BY rank LIMIT :inner
             ) f JOIN entries e ON e.seq = f.rowid AND {VISIBLE}
-            ORDER BY f.rank"""
-    rows = conn.execute(text(sql), {"match": _fts_match(words), "limit": limit, **params}).all()
+            WHERE 1 = 1{where}
+            ORDER BY f.rank LIMIT :limit"""
+    inner = limit + (headroom or 0)
+    bound = {"match": _fts_match(words), "limit": limit, "inner": inner, **params}
+    rows = conn.execute(text(sql), bound).all()
     return [KeywordHit(r.id, -float(r.rank)) for r in rows]
 
 
@@ -106,6 +122,25 @@ def _staging(conn: Connection) -> bool:
     unless an import is running."""
     sql = "SELECT 1 FROM entries WHERE import_id IS NOT NULL LIMIT 1"
     return conn.execute(text(sql)).first() is not None
+
+
+def _state_headroom(conn: Connection, filters: Filters) -> int | None:
+    """How many entries a state-only filter leaves out, when few enough to cut inside FTS5
+    with that much room (exact: at most that many of the top ``limit + n`` are dropped);
+    None when the filter must join before the cut instead."""
+    if filters.states is None or (filters.kind or filters.category or filters.section):
+        return None
+    others = [s for s in EntryState if s not in filters.states]
+    if not others:
+        return 0
+    stmt = select(func.count()).select_from(
+        select(entries.c.seq)
+        .where(entries.c.state.in_(others))
+        .limit(STATE_HEADROOM_MAX + 1)
+        .subquery()
+    )
+    left_out = int(conn.execute(stmt).scalar_one())
+    return left_out if left_out <= STATE_HEADROOM_MAX else None
 
 
 def _fts_match(words: list[str]) -> str:

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
 from heurist.db.engine import Database
 from heurist.db.schema import entries
 from heurist.db.visibility import visible
-from heurist.domain.vocabulary import Fusion, Kind, SearchMode
+from heurist.domain.vocabulary import EntryState, Fusion, Kind, SearchMode, StateFilter
 from heurist.errors import InvalidInput
 from heurist.index import vectors as vector_store
 from heurist.index.serving import Serving, ServingIndex
@@ -27,6 +30,7 @@ from heurist.search.budget import TermCounts
 from heurist.search.fusion import Candidate, fuse
 from heurist.search.keyword import Filters, keyword_search, keyword_snippets
 from heurist.search.snippets import chunk_body, clip, lead
+from heurist.store.entries import feedback_counts
 
 __all__ = ["CANDIDATES", "DEFAULT_FUSION", "Candidate", "QueryCache", "SearchService"]
 
@@ -108,6 +112,7 @@ class SearchService:
             raise InvalidInput("q must not be blank (whitespace only)", field="q")
         notes: list[str] = []
         lists: dict[str, list[Candidate]] = {}
+        filters = self.narrowed(filters)
         depth = max(limit, CANDIDATES) if mode == SearchMode.HYBRID else limit
         semantic: list[Candidate] | None = None
         if mode == SearchMode.HYBRID:
@@ -137,6 +142,16 @@ class SearchService:
             out["notes"] = notes
         return out
 
+    def narrowed(self, filters: Filters) -> Filters:
+        """Drop a state filter that every entry passes: the common store has no proposed or
+        retired entry, and an unfiltered keyword search cuts inside FTS5 before its join."""
+        if filters.states is None or set(filters.states) != {EntryState.APPROVED}:
+            return filters
+        with self.db.read() as conn:
+            if _all_approved(conn):
+                return replace(filters, states=None)
+        return filters
+
     def _keyword(self, query: str, filters: Filters, depth: int) -> list[Candidate]:
         with self.db.read() as conn:
             hits = keyword_search(conn, query, filters, depth, self.term_counts)
@@ -162,6 +177,7 @@ class SearchService:
             kinds=[filters.kind] if filters.kind else None,
             categories=[filters.category] if filters.category else None,
             sections=[filters.section] if filters.section else None,
+            states=filters.states,
         )
         return [
             Candidate(
@@ -215,6 +231,19 @@ class SearchService:
         return out
 
 
+def states_for(state: str | Sequence[str]) -> tuple[str, ...] | None:
+    """The entry states ``state=`` parameters (``StateFilter``) show; None for any."""
+    wanted = (state,) if isinstance(state, str) else tuple(dict.fromkeys(state))
+    return None if StateFilter.ANY in wanted else wanted
+
+
+def _all_approved(conn: Connection) -> bool:
+    """True when no entry is proposed or retired (one probe of ``ix_entries_state``)."""
+    other = [EntryState.PROPOSED, EntryState.RETIRED]
+    probe = select(entries.c.id).where(entries.c.state.in_(other)).limit(1)
+    return conn.execute(probe).first() is None
+
+
 def _snippet(row: Any, cand: Candidate, chunks: dict[tuple[str, int], str]) -> str:
     """A manual's best chunk when the semantic side found one; else the keyword excerpt.
 
@@ -238,6 +267,8 @@ def _result(row: Any, cand: Candidate, snippet: str) -> dict[str, Any]:
         "score": round(cand.score, 6),
         "snippet": snippet,
         "embedding_status": row.embedding_status,
+        "state": row.state,
+        "feedback": feedback_counts(row._mapping),
         "matched_by": cand.matched_by,
         "ranks": cand.ranks,
         "chunk": cand.chunk,

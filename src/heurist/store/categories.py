@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from heurist.clock import iso, now
@@ -27,6 +28,7 @@ class CategoryStore:
         name: str,
         description: str = "",
         *,
+        review: bool = False,
         key: IdempotencyKey | None = None,
     ) -> dict[str, Any]:
         """A new category. With ``key``, a retry answers the first create's category."""
@@ -35,7 +37,12 @@ class CategoryStore:
         def write(conn: Connection) -> dict[str, Any]:
             conn.execute(
                 insert(categories).values(
-                    code=code, name=name, description=description, created_at=ts, updated_at=ts
+                    code=code,
+                    name=name,
+                    description=description,
+                    review=review,
+                    created_at=ts,
+                    updated_at=ts,
                 )
             )
             return _get(conn, code)
@@ -45,6 +52,19 @@ class CategoryStore:
         except IntegrityError as exc:
             raise Conflict(f"category '{code}' already exists", details={"field": "code"}) from exc
         return category
+
+    def update(self, code: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Change name, description or review; None values are refused by the model."""
+        with self.db.write() as conn:
+            if not exists(conn, code):
+                raise NotFound(f"category '{code}' does not exist", details={"field": "code"})
+            if changes:
+                conn.execute(
+                    update(categories)
+                    .where(categories.c.code == code)
+                    .values(**changes, updated_at=now())
+                )
+        return self.get(code)
 
     def get(self, code: str) -> dict[str, Any]:
         with self.db.read() as conn:
@@ -69,12 +89,15 @@ def _get(conn: Connection, code: str) -> dict[str, Any]:
 
 
 def exists(conn: Connection, code: str) -> bool:
-    return (
-        conn.execute(
-            select(categories.c.code).where(categories.c.code == code, visible(categories))
-        ).first()
-        is not None
-    )
+    return review_of(conn, code) is not None
+
+
+def review_of(conn: Connection, code: str) -> bool | None:
+    """The category's review flag, or None when there is no such (visible) category."""
+    row = conn.execute(
+        select(categories.c.review).where(categories.c.code == code, visible(categories))
+    ).first()
+    return None if row is None else bool(row.review)
 
 
 def _counts(conn: Connection, code: str | None) -> dict[str, dict[str, int]]:
@@ -96,6 +119,7 @@ def _public(row: Any, counts: dict[str, int]) -> dict[str, Any]:
         "code": row.code,
         "name": row.name,
         "description": row.description,
+        "review": bool(row.review),
         "counts": {kind: counts.get(kind, 0) for kind in Kind},
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),

@@ -21,14 +21,15 @@ from heurist.db.schema import entries
 from heurist.db.visibility import visible
 from heurist.domain.kinds import SPECS
 from heurist.domain.rules import check_rules
-from heurist.domain.vocabulary import Kind
+from heurist.domain.vocabulary import EntryState, Kind, Outcome, RevisionAction
 from heurist.embedding.embedded_text import content_hash
 from heurist.errors import InvalidInput, NotFound
 from heurist.index import vectors as vector_store
 from heurist.limits import PRIORITY_INTERACTIVE
 from heurist.queue import sql
 from heurist.signals import Signal
-from heurist.store.categories import exists as category_exists
+from heurist.store import history
+from heurist.store.categories import review_of
 from heurist.store.idempotency import IdempotencyKey, IdempotentWrite
 from heurist.store.ids import new_id
 
@@ -58,10 +59,14 @@ class EntryStore:
         check_rules(kind, fields)
 
         def write(conn: Connection) -> dict[str, Any]:
-            _require_category(conn, fields["category"])
-            row = new_row(kind, fields, priority=priority, entry_id=entry_id)
+            review = _require_category(conn, fields["category"])
+            state = EntryState.PROPOSED if review else EntryState.APPROVED
+            row = new_row(kind, fields, priority=priority, entry_id=entry_id, state=state)
             # Parameters apart from the statement: it compiles once and is cached.
             conn.execute(insert(entries), row)
+            history.record(
+                conn, row["id"], fields, action=RevisionAction.CREATE, author=fields.get("author")
+            )
             return to_public(_RowView(row))
 
         entry, replayed = self.keys.run(key, write)
@@ -75,25 +80,14 @@ class EntryStore:
 
     def update(self, entry_id: str, kind: str, changes: Mapping[str, Any]) -> dict[str, Any]:
         with self.db.write() as conn:
-            current = _get(conn, entry_id, kind, lock=True)
-            fields = {k: current[k] for k in SPECS[kind].fields} | _fields(
-                kind, changes, partial=True
+            result, requeued = update_in(
+                conn,
+                entry_id,
+                kind,
+                changes,
+                action=RevisionAction.UPDATE,
+                author=changes.get("author"),
             )
-            check_rules(kind, fields)
-            if fields["category"] != current["category"]:
-                _require_category(conn, fields["category"])
-            values = _columns(fields)
-            requeued = content_hash(kind, fields) != current["content_hash"]
-            if requeued:
-                values |= _requeue_values(kind, fields, current["revision"] + 1)
-            values["updated_at"] = now()
-            conn.execute(update(entries).where(entries.c.id == entry_id).values(**values))
-            if not requeued and (
-                fields["category"] != current["category"]
-                or fields.get("section") != current.get("section")
-            ):
-                vector_store.touch_entry(conn, entry_id)
-            result = _get(conn, entry_id, kind)
         if requeued:
             self.work.announce()
         return result
@@ -111,6 +105,7 @@ class EntryStore:
         category: str | None = None,
         section: str | None = None,
         status: str | None = None,
+        states: tuple[str, ...] | None = None,
         limit: int,
         cursor: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
@@ -126,6 +121,8 @@ class EntryStore:
         ):
             if value is not None:
                 conds.append(column == value)
+        if states is not None:
+            conds.append(entries.c.state.in_(states))
         with self.db.read() as conn:
             rows = conn.execute(
                 select(entries).where(and_(*conds)).order_by(entries.c.seq).limit(limit + 1)
@@ -136,8 +133,45 @@ class EntryStore:
         return [to_public(r) for r in rows], next_cursor
 
 
+def update_in(
+    conn: Connection,
+    entry_id: str,
+    kind: str | None,
+    changes: Mapping[str, Any],
+    *,
+    action: str,
+    author: str | None,
+) -> tuple[dict[str, Any], bool]:
+    """Change an entry's fields inside the caller's transaction and record the revision;
+    returns the entry as the API shows it, and whether it went back to the queue."""
+    current = _get(conn, entry_id, kind, lock=True)
+    kind = current["kind"]
+    before = history.snapshot(kind, current)
+    fields = before | _fields(kind, changes, partial=True)
+    check_rules(kind, fields)
+    if fields["category"] != current["category"]:
+        _require_category(conn, fields["category"])
+    values = _columns(fields)
+    requeued = content_hash(kind, fields) != current["content_hash"]
+    if requeued:
+        values |= _requeue_values(kind, fields, current["revision"] + 1)
+    values["updated_at"] = now()
+    conn.execute(update(entries).where(entries.c.id == entry_id).values(**values))
+    if not requeued and (
+        fields["category"] != current["category"] or fields.get("section") != current.get("section")
+    ):
+        vector_store.touch_entry(conn, entry_id)
+    history.record(conn, entry_id, fields, action=action, author=author, before=before)
+    return _get(conn, entry_id, kind), requeued
+
+
 def new_row(
-    kind: str, fields: Mapping[str, Any], *, priority: int, entry_id: str | None
+    kind: str,
+    fields: Mapping[str, Any],
+    *,
+    priority: int,
+    entry_id: str | None,
+    state: str = EntryState.APPROVED,
 ) -> dict[str, Any]:
     """The full column set of a new entry, queued as pending at revision 1."""
     ts = now()
@@ -152,6 +186,10 @@ def new_row(
         "embedded_revision": None,
         "embedded_model": None,
         "embedded_at": None,
+        "state": state,
+        **{f"feedback_{o}": 0 for o in Outcome},
+        "superseded_by": None,
+        "retired_reason": None,
     }
 
 
@@ -176,12 +214,15 @@ def _fields(kind: str, data: Mapping[str, Any], *, partial: bool = False) -> dic
     return {name: data.get(name) for name in allowed}
 
 
-def _require_category(conn: Connection, code: str) -> None:
-    if not category_exists(conn, code):
+def _require_category(conn: Connection, code: str) -> bool:
+    """The category's review flag; InvalidInput when it does not exist."""
+    review = review_of(conn, code)
+    if review is None:
         raise InvalidInput(
             f"category '{code}' does not exist; create it first with POST /api/v1/categories",
             field="category",
         )
+    return review
 
 
 def _columns(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -223,8 +264,17 @@ def to_public(row: Any) -> dict[str, Any]:
         "attempts": m["attempts"],
         "last_error": m["last_error"],
         "content_hash": m["content_hash"],
+        "state": m["state"],
+        "feedback": feedback_counts(m),
+        "superseded_by": m["superseded_by"],
+        "retired_reason": m["retired_reason"],
     }
     return out
+
+
+def feedback_counts(m: Mapping[str, Any]) -> dict[str, int]:
+    """An entry row's feedback counts per ``Outcome``, as the API shows them."""
+    return {o: int(m[f"feedback_{o}"]) for o in Outcome}
 
 
 def encode_cursor(seq: int) -> str:

@@ -14,13 +14,14 @@ from heurist.db.engine import Database
 from heurist.db.schema import categories, entries
 from heurist.db.visibility import visible
 from heurist.domain.vocabulary import Kind, RecordKind
+from heurist.transfer.history import export_revisions
 from heurist.transfer.records import COLUMNS, TIMESTAMPS
 
 PAGE = 5_000
 
 
-def export_records(db: Database) -> list[dict[str, Any]]:
-    """One read snapshot of the whole store."""
+def export_records(db: Database, *, with_history: bool = False) -> list[dict[str, Any]]:
+    """One read snapshot of the whole store; with its entries' revisions when asked."""
     with db.read() as conn:
         out = [
             _category(row)
@@ -28,6 +29,8 @@ def export_records(db: Database) -> list[dict[str, Any]]:
         ]
         for kind in Kind:
             out.extend(_entry(row, kind) for row in _entries(conn, kind))
+        if with_history:
+            out.extend(export_revisions(conn))
     return out
 
 

@@ -31,6 +31,9 @@ from heurist.index import vectors as vector_store
 from heurist.limits import PRIORITY_IMPORT
 from heurist.queue import sql
 from heurist.store.entries import new_row
+from heurist.store.history import first_revisions, insert_revisions, record_written
+from heurist.transfer.curation import write_curation
+from heurist.transfer.history import restore as restore_history
 from heurist.transfer.plan import ImportPlan, Progress, check_against_store
 from heurist.transfer.records import CategoryRecord, EntryRecord
 from heurist.transfer.staging import Checkpoint, StagedImport
@@ -85,8 +88,11 @@ def write_plan(
         staged.stage(categories, _category_rows(cats_new))
         staged.stage(entries, rows_new, progress=progress)
         staged_ids = {r["id"] for r in rows_new}
+        first = first_revisions(rows_new, skip={r.entry_id for r in plan.revisions})
         return staged.publish(
-            lambda conn: _publish(conn, plan, held, mode, staged_ids, {c.code for c in cats_new})
+            lambda conn: _publish(
+                conn, plan, held, mode, staged_ids, {c.code for c in cats_new}, first
+            )
         )
     except BaseException:
         staged.abandon()
@@ -100,6 +106,7 @@ def _publish(
     mode: str,
     staged_ids: set[str],
     staged_codes: set[str],
+    first: list[dict[str, Any]],
 ) -> ImportResult:
     """Inside the publish transaction: what the store holds NOW decides the updates of the
     ``rest`` (the entries that existed when the import began)."""
@@ -120,6 +127,14 @@ def _publish(
         conn.execute(insert(entries), part)
     for part in _batches(rows_old):
         conn.execute(_update_statement(), part)
+    write_curation(conn, plan.entries)
+    restore_history(conn, plan.revisions)
+    # History: new entries start at their first revision, built without a read; the others
+    # get one when their fields differ from their newest revision.
+    insert_revisions(conn, first)
+    firsts = {r["entry_id"] for r in first}
+    written = [*(staged_ids - firsts), *(r["id"] for r in rows_new), *(r["b_id"] for r in rows_old)]
+    record_written(conn, written)
     deleted, vectors_gone, cats_gone = 0, 0, 0
     if replace:
         keep = staged_ids | {r["id"] for r in rows_new} | {r["b_id"] for r in rows_old}
@@ -169,6 +184,7 @@ def _category_rows(records: Sequence[CategoryRecord]) -> list[dict[str, Any]]:
             "code": c.code,
             "name": c.name,
             "description": c.description,
+            "review": c.review,
             "created_at": ts if c.created_at is None else c.created_at,
             "updated_at": ts if c.updated_at is None else c.updated_at,
         }
@@ -190,6 +206,7 @@ def _update_categories(conn: Connection, records: Sequence[CategoryRecord]) -> N
             "b_code": c.code,
             "v_name": c.name,
             "v_description": c.description,
+            "v_review": c.review,
             "v_created_at": c.created_at,
             "v_updated_at": ts if c.updated_at is None else c.updated_at,
         }
@@ -201,6 +218,7 @@ def _update_categories(conn: Connection, records: Sequence[CategoryRecord]) -> N
         .values(
             name=bindparam("v_name"),
             description=bindparam("v_description"),
+            review=bindparam("v_review"),
             # A file without a creation time keeps the one the store has.
             created_at=func.coalesce(bindparam("v_created_at"), categories.c.created_at),
             updated_at=bindparam("v_updated_at"),
@@ -216,6 +234,7 @@ def _entry_rows(
     new, old = [], []
     for record in records:
         row = new_row(record.kind, record.fields, priority=PRIORITY_IMPORT, entry_id=record.id)
+        row |= record.curation
         for column in KIND_SPECIFIC_FIELDS:  # one executemany covers both kinds
             row.setdefault(column, None)
         if record.updated_at is not None:

@@ -14,7 +14,8 @@ from typing import Any
 
 from heurist.domain.vocabulary import ImportMode, RecordKind
 from heurist.transfer.errors import DeletionRefused, InvalidRecord
-from heurist.transfer.records import CategoryRecord, EntryRecord, parse_record
+from heurist.transfer.history import REVISION, RevisionRecord, parse_revision
+from heurist.transfer.records import CategoryRecord, EntryRecord, parse_record, parse_time
 from heurist.transfer.vectors import ImportedVectors
 
 Progress = Callable[[int], None]
@@ -24,6 +25,7 @@ Progress = Callable[[int], None]
 class ImportPlan:
     categories: list[CategoryRecord] = field(default_factory=list)
     entries: list[EntryRecord] = field(default_factory=list)
+    revisions: list[RevisionRecord] = field(default_factory=list)  # --with-history files
     # The serving model's vectors carried by the file (export --with-vectors), and the model.
     vectors: list[ImportedVectors] = field(default_factory=list)
     vectors_model: str | None = None
@@ -40,6 +42,10 @@ def build_plan(items: Iterable[tuple[str, Any]], *, progress: Progress | None = 
     codes: set[str] = set()
     ids: set[str] = set()
     for where, raw in items:
+        if isinstance(raw, Mapping) and raw.get("kind") == REVISION:
+            at = parse_time(raw.get("at"), where, "at")
+            plan.revisions.append(parse_revision(raw, where, at))
+            continue
         record = parse_record(raw, where)
         if isinstance(record, CategoryRecord):
             if record.code in codes:

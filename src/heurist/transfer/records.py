@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,19 +24,24 @@ from heurist.domain.models import CategoryCreate
 from heurist.domain.rules import check_rules
 from heurist.domain.vocabulary import RecordKind
 from heurist.errors import InvalidInput
+from heurist.transfer.curation import CURATION_COLUMNS, parse_curation
 from heurist.transfer.errors import InvalidRecord
 
 TIMESTAMPS = ("created_at", "updated_at")
+# An entry's standing in the curated loop, as columns (``heurist.transfer.curation``).
+CURATION = CURATION_COLUMNS
 # Field order of each record kind, as exported (JSONL keys, CSV columns).
 COLUMNS: dict[str, tuple[str, ...]] = {
     RecordKind.CATEGORY: (*CATEGORY_FIELDS, *TIMESTAMPS),
-    **{kind: ("id", *spec.fields, *TIMESTAMPS) for kind, spec in SPECS.items()},
+    **{kind: ("id", *spec.fields, *CURATION, *TIMESTAMPS) for kind, spec in SPECS.items()},
 }
 SCHEMAS: dict[str, type[BaseModel]] = {
     RecordKind.CATEGORY: CategoryCreate,
     **{kind: spec.create for kind, spec in SPECS.items()},
 }
 META = ("id", *TIMESTAMPS)
+# Read apart from the entry's fields (``parse_curation``); a category refuses them as unknown.
+ENTRY_META = (*META, *CURATION, "feedback")
 # Queue state and derived values, as the API shows them: a file may carry them (a dump of
 # API answers) but they are never taken from it. An import always queues as pending.
 IGNORED = frozenset(
@@ -64,6 +69,7 @@ class CategoryRecord:
     description: str
     created_at: float | None
     updated_at: float | None
+    review: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +80,9 @@ class EntryRecord:
     fields: dict[str, Any]
     created_at: float | None
     updated_at: float | None
+    # Curation columns the file gives (all of them, defaults filled), or {} to keep the
+    # store's (a new entry then starts approved, with no feedback).
+    curation: dict[str, Any] = field(default_factory=dict)
 
 
 Record = CategoryRecord | EntryRecord
@@ -86,7 +95,8 @@ def parse_record(raw: Any, where: str) -> Record:
     kind = raw.get("kind")
     if not RecordKind.has(kind):
         raise InvalidRecord(where, "kind", f"must be one of {RecordKind.listing()}, got {kind!r}")
-    body = {k: v for k, v in raw.items() if k != "kind" and k not in META and k not in IGNORED}
+    meta = META if kind == RecordKind.CATEGORY else ENTRY_META
+    body = {k: v for k, v in raw.items() if k != "kind" and k not in meta and k not in IGNORED}
     if kind == RecordKind.CATEGORY and "id" in raw:
         body["id"] = raw["id"]  # categories have a code, not an id: refused as unknown
     model = _validate(SCHEMAS[kind], body, where)
@@ -94,7 +104,7 @@ def parse_record(raw: Any, where: str) -> Record:
     updated_at = _timestamp(raw.get("updated_at"), where, "updated_at")
     if isinstance(model, CategoryCreate):
         return CategoryRecord(
-            where, model.code, model.name, model.description, created_at, updated_at
+            where, model.code, model.name, model.description, created_at, updated_at, model.review
         )
     fields = model.model_dump()
     try:
@@ -102,7 +112,8 @@ def parse_record(raw: Any, where: str) -> Record:
     except InvalidInput as exc:
         raise InvalidRecord(where, exc.field, exc.message) from exc
     entry_id = _entry_id(raw.get("id"), where)
-    return EntryRecord(where, kind, entry_id, fields, created_at, updated_at)
+    curation = parse_curation(raw, where)
+    return EntryRecord(where, kind, entry_id, fields, created_at, updated_at, curation)
 
 
 def _validate(schema: type[BaseModel], body: dict[str, Any], where: str) -> BaseModel:
@@ -131,6 +142,11 @@ def _entry_id(value: Any, where: str) -> str | None:
     if not ID_PATTERN.match(value):
         raise InvalidRecord(where, "id", "may hold only letters, digits and . _ : -")
     return value
+
+
+def parse_time(value: Any, where: str, field: str) -> float | None:
+    """A time in a file: ISO 8601 (as exported) or epoch seconds; None when absent."""
+    return _timestamp(value, where, field)
 
 
 def _timestamp(value: Any, where: str, field: str) -> float | None:

@@ -22,6 +22,7 @@ from heurist.transfer import vectors as backup
 from heurist.transfer.coordination import QueueCoordinator
 from heurist.transfer.exporter import export_records
 from heurist.transfer.files import read_items, write_records
+from heurist.transfer.history import REVISION
 from heurist.transfer.importer import ImportResult, visible_categories, write_plan
 from heurist.transfer.plan import (
     ImportPlan,
@@ -128,24 +129,35 @@ def stdin_checkpoint(step: str) -> None:
     sys.stdin.readline()
 
 
-def export_file(db: Database, path: Path, *, with_vectors: bool = False) -> dict[str, int]:
-    """Write the whole store to ``path``; answers the count of records per kind.
+def export_file(
+    db: Database, path: Path, *, with_vectors: bool = False, with_history: bool = False
+) -> dict[str, int]:
+    """Write the whole store to ``path``; answers the count of records per kind
+    (``revision`` too, with the history).
 
-    ``with_vectors``: each entry's current vectors go along (``.jsonl`` and ``.zip``)."""
-    records = export_records(db)
+    ``with_vectors``: each entry's current vectors go along (``.jsonl`` and ``.zip``).
+    ``with_history``: every revision of every entry (``.jsonl`` only)."""
+    if with_history and path.suffix.lower() != ".jsonl":
+        raise InvalidInput(
+            f"{path.name}: the history is exported to JSONL only; use a .jsonl file",
+            field="file",
+        )
+    records = export_records(db, with_history=with_history)
     if with_vectors:
         if path.suffix.lower() not in (".jsonl", ".zip"):
             raise InvalidInput(
                 f"{path.name}: --with-vectors writes .jsonl or .zip, not {path.suffix}",
                 field="file",
             )
-        backup.attach(db, records)
+        backup.attach(db, [r for r in records if r["kind"] != REVISION])
     if with_vectors and path.suffix.lower() == ".zip":
         write_records(path, backup.without_vectors(records))
         backup.append_to_zip(path, records)
     else:
         write_records(path, records)
-    counts: dict[str, Any] = dict.fromkeys(RecordKind, 0)
+    counts: dict[str, Any] = dict.fromkeys(
+        (*RecordKind, REVISION) if with_history else RecordKind, 0
+    )
     for record in records:
         counts[record["kind"]] += 1
     return counts

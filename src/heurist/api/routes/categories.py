@@ -10,7 +10,8 @@ from heurist import limits
 from heurist.api.deps import RuntimeDep
 from heurist.api.errors import documented
 from heurist.api.idempotency import IdempotencyDep
-from heurist.domain.models import CategoryCreate
+from heurist.domain.models import CategoryCreate, CategoryUpdate
+from heurist.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1/categories", tags=["categories"])
 
@@ -25,7 +26,7 @@ def create_category(
     body: CategoryCreate, rt: RuntimeDep, idempotency: IdempotencyDep
 ) -> dict[str, Any]:
     key = idempotency.for_body(body.model_dump())
-    return rt.categories.create(body.code, body.name, body.description, key=key)
+    return rt.categories.create(body.code, body.name, body.description, review=body.review, key=key)
 
 
 @router.get("/{code}", responses=documented(404))
@@ -33,3 +34,15 @@ def get_category(
     rt: RuntimeDep, code: str = Path(max_length=limits.CATEGORY_CODE_MAX)
 ) -> dict[str, Any]:
     return rt.categories.get(code)
+
+
+@router.patch("/{code}", responses=documented(404))
+def change_category(
+    body: CategoryUpdate, rt: RuntimeDep, code: str = Path(max_length=limits.CATEGORY_CODE_MAX)
+) -> dict[str, Any]:
+    """Change name, description or ``review`` (entries written later start as proposed)."""
+    changes = body.model_dump(exclude_unset=True)
+    for name, value in changes.items():
+        if value is None:
+            raise InvalidInput(f"{name} cannot be cleared", field=name)
+    return rt.categories.update(code, changes)

@@ -14,7 +14,8 @@ from heurist.api.errors import documented
 from heurist.api.idempotency import IdempotencyDep
 from heurist.domain.kinds import SPECS, KindSpec
 from heurist.domain.rules import refuse_cleared
-from heurist.domain.vocabulary import EmbeddingStatus, Kind, Section
+from heurist.domain.vocabulary import EmbeddingStatus, Kind, Section, StateFilter
+from heurist.search.service import states_for
 
 
 def _public(entry: dict[str, Any]) -> dict[str, Any]:
@@ -55,15 +56,22 @@ def entry_router(spec: KindSpec) -> APIRouter:
         category: str | None = Query(None, max_length=limits.CATEGORY_CODE_MAX),
         section: Section | None = None,
         status: EmbeddingStatus | None = None,
+        state: StateFilter = Query(StateFilter.ANY, description="only entries in this state"),
         limit: int = Query(limits.PAGE_SIZE_DEFAULT, ge=1, le=limits.PAGE_SIZE_MAX),
         cursor: str | None = Query(None, max_length=200),
     ) -> dict[str, Any]:
         items, next_cursor = rt.entries.list(
-            kind, category=category, section=section, status=status, limit=limit, cursor=cursor
+            kind,
+            category=category,
+            section=section,
+            status=status,
+            states=states_for(state),
+            limit=limit,
+            cursor=cursor,
         )
         return {"items": [_public(i) for i in items], "next_cursor": next_cursor}
 
-    router.add_api_route("", create, methods=["POST"], status_code=201)
+    router.add_api_route("", create, methods=["POST"], status_code=201, responses=documented(409))
     router.add_api_route("", list_, methods=["GET"])
     missing = documented(404)
     router.add_api_route("/{entry_id}", read, methods=["GET"], responses=missing)

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query
 from heurist import limits
 from heurist.api.deps import RuntimeDep
 from heurist.domain.fields import SearchQuery
-from heurist.domain.vocabulary import Fusion, Kind, SearchMode, Section
+from heurist.domain.vocabulary import Fusion, Kind, SearchMode, Section, StateFilter
 from heurist.search.keyword import Filters
+from heurist.search.service import states_for
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
@@ -27,6 +28,10 @@ def search(
     fusion: Fusion | None = Query(
         None, description="how hybrid mode merges the two lists; default: the server's"
     ),
+    state: list[StateFilter] = Query(
+        [StateFilter.APPROVED],
+        description="entry states shown (repeat for several); 'any' shows every state",
+    ),
 ) -> dict[str, Any]:
-    filters = Filters(kind=kind, category=category, section=section)
+    filters = Filters(kind=kind, category=category, section=section, states=states_for(state))
     return rt.search.search(q, mode=mode, filters=filters, limit=limit, fusion=fusion)

@@ -1,4 +1,4 @@
-"""/ui: the dashboard page and its static files.
+"""/ui: the dashboard pages (the queue at /ui, curation at /ui/curation) and their files.
 
 The page is public (it is only a login form and an empty frame); every number it shows
 comes from ``/admin/*`` with the token the operator types in, so the HTML itself never
@@ -46,16 +46,24 @@ def create_router(settings: Settings) -> APIRouter:
     assets = static_files(base / "static")
     router = APIRouter(prefix="/ui", tags=["ui"], include_in_schema=False)
 
-    @router.get("", response_class=HTMLResponse)
-    def dashboard(request: Request) -> Response:
+    def page(request: Request, template: str) -> Response:
         context = {
             "refresh_ms": REFRESH_MS,
             "api_token_required": bool(settings.api_token),
             "version": request.app.version,
         }
-        response = templates.TemplateResponse(request, "dashboard.html", context)
+        response = templates.TemplateResponse(request, template, context)
         response.headers.update(SECURITY_HEADERS)
         return response
+
+    @router.get("", response_class=HTMLResponse)
+    def dashboard(request: Request) -> Response:
+        return page(request, "dashboard.html")
+
+    @router.get("/curation", response_class=HTMLResponse)
+    def curation(request: Request) -> Response:
+        """The curator's inbox, actions and history (same token as the queue page)."""
+        return page(request, "curation.html")
 
     @router.get("/static/{name}")
     def static(name: str) -> FileResponse:
