@@ -56,15 +56,13 @@ BATCH = 250
 YIELD_SECONDS = 0.005
 # An import renews its lease with every batch; one that made no progress this long is dead.
 LEASE_SECONDS = 120.0
-# What every reader of categories and entries adds, in SQL and in SQLAlchemy Core.
-VISIBLE = "import_id IS NULL"
 # Every table rows are staged into, dependents first (entries refer to categories): the
 # publish and the clean-up of a dead import go through these. A new kind of staged row
 # (vectors for ``import --with-vectors``) adds its table here, with an ``import_id`` column.
 STAGED_TABLES = (entries, categories)
 
-# Called with the name of each step an import reaches ("staging", "staged 1000", ...,
-# "publishing" inside the publish transaction before its commit, "published").
+# Called with the name of each step an import reaches: "staging", "staged entries 250", ...,
+# "publishing" (inside the publish transaction, before its commit), "published", "settled".
 Checkpoint = Callable[[str], None]
 T = TypeVar("T")
 
@@ -155,7 +153,8 @@ class StagedImport:
             key = next(iter(table.primary_key.columns))
             while True:
                 with self.db.write() as conn:
-                    self._renew(conn)
+                    if not self._renewed(conn):
+                        return  # another process settled it meanwhile
                     ids = _ids(conn, table, self.id)
                     if ids:
                         conn.execute(update(table).where(key.in_(ids)).values(import_id=None))
@@ -185,15 +184,19 @@ class StagedImport:
                 raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
         time.sleep(YIELD_SECONDS)
 
-    def _renew(self, conn: Connection) -> None:
-        """Extend the lease; the import's row missing means it was declared dead."""
+    def _renewed(self, conn: Connection) -> bool:
+        """Extend the lease; False when the import's row is gone."""
         renewed = conn.execute(
             update(imports)
             .where(imports.c.id == self.id)
             .values(lease_expires_at=now() + self.lease_seconds)
             .returning(imports.c.id)
         ).first()
-        if renewed is None:
+        return renewed is not None
+
+    def _renew(self, conn: Connection) -> None:
+        """Extend the lease; the import's row missing means it was declared dead."""
+        if not self._renewed(conn):
             raise ImportAbandoned(
                 "the import was declared dead (it made no progress within its lease) and its "
                 "staged rows were removed: nothing was imported; run it again"
