@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 30.0
 # The header that makes a create safe to retry (``heurist.store.idempotency``).
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-# The ASGI transport needs some URL; nothing resolves or checks this host.
-IN_PROCESS_URL = "http://heurist.internal"
+# The ASGI transport needs some URL; nothing resolves it, and the app's Host check
+# (heurist.api.request_guard) accepts a loopback name.
+IN_PROCESS_URL = "http://localhost"
 
 
 class ApiError(HeuristError):

@@ -9,6 +9,7 @@
     ├── QueueError                  the embedding queue
     │   └── QueuePaused             an operation that cannot finish while paused -> 409
     ├── AuthError                   missing or wrong bearer token              -> 401
+    ├── TooBusy                     too many requests of a kind waiting at once -> 429
     └── EmbeddingError              the embedding provider (heurist.embedding.errors)
 
 HTTP status codes are assigned in one place: heurist.api.errors.
@@ -62,3 +63,9 @@ class QueuePaused(QueueError):
 
 class AuthError(HeuristError):
     code = "unauthorized"
+
+
+class TooBusy(HeuristError):
+    """Too many requests of one kind are waiting already; the client should retry later."""
+
+    code = "too_busy"

@@ -12,15 +12,20 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from heurist.db.engine import Database
 from heurist.db.migrate import upgrade
 from heurist.embedding.base import Embedder
 from heurist.embedding.factory import build_embedder
+from heurist.embedding.registry import EmbedderSet, model_spec
 from heurist.index.faiss_index import VectorIndex
+from heurist.index.serving import ServingIndex
 from heurist.index.sync import IndexSync, IndexSyncLoop
+from heurist.private_files import private_dir
 from heurist.queue.control import QueueControl
+from heurist.queue.migration import ActiveModels, ModelMigration
 from heurist.queue.pg_notify import PgNotify
 from heurist.queue.pool import WorkerPool
 from heurist.queue.worker import WorkerConfig
@@ -46,8 +51,11 @@ class Runtime:
     categories: CategoryStore
     entries: EntryStore
     queue: QueueControl
-    index: VectorIndex
-    index_sync: IndexSync
+    # The serving model's index and query embedder (it follows the database's
+    # serving_model row), and the model change that may be under way.
+    serving: ServingIndex
+    migration: ModelMigration
+    embedders: EmbedderSet
     sync_loop: IndexSyncLoop
     pool: WorkerPool | None
     search: SearchService
@@ -65,7 +73,11 @@ class Runtime:
         query_embedder: Embedder | None = None,
         role: str = "serve",
         workers: int | None = None,
+        extra_embedders: Sequence[Embedder] = (),
     ) -> Runtime:
+        """``embedder``/``query_embedder`` replace the configured model's (tests);
+        ``extra_embedders`` are used for the models the database names (the serving model
+        during a model change) instead of building them from their recorded settings."""
         db = Database(settings.resolved_database_url)
         work, vectors = Signal(), Signal()
         notify = None if db.is_sqlite else PgNotify(db, work=work, vectors=vectors)
@@ -78,8 +90,26 @@ class Runtime:
             if settings.embedding_provider == "local"
             else embedder
         )
-        index = VectorIndex(embedder.dim)
-        index_sync = IndexSync(db, index, model=embedder.model_id)
+        embedders = EmbedderSet(
+            settings,
+            embedder,
+            extra=extra_embedders,
+            build=lambda s: build_embedder(worker_embedding_settings(s, size)),
+        )
+        query_embedders = EmbedderSet(
+            settings,
+            query_embedder,
+            extra=extra_embedders,
+            build=lambda s: build_embedder(query_embedding_settings(s)),
+        )
+        migration = ModelMigration(
+            db,
+            model=embedder.model_id,
+            spec=model_spec(settings, embedder),
+            work=work,
+            vectors=vectors,
+        )
+        serving = ServingIndex(db, query_embedders, before_sync=migration.step)
         pool = (
             WorkerPool(
                 db,
@@ -93,6 +123,8 @@ class Runtime:
             if size > 0
             else None
         )
+        if pool is not None:
+            pool.signals.models = ActiveModels(db, embedders)
         return cls(
             settings=settings,
             db=db,
@@ -103,26 +135,28 @@ class Runtime:
             categories=CategoryStore(db),
             entries=EntryStore(db, work=work),
             queue=QueueControl(db, work),
-            index=index,
-            index_sync=index_sync,
+            serving=serving,
+            migration=migration,
+            embedders=embedders,
             sync_loop=IndexSyncLoop(
-                index_sync, interval=settings.index_sync_interval, vectors=vectors
+                serving, interval=settings.index_sync_interval, vectors=vectors
             ),
             pool=pool,
-            search=SearchService(db, query_embedder, index, cache_size=settings.query_cache_size),
+            search=SearchService(db, serving, cache_size=settings.query_cache_size),
             notify=notify,
         )
 
     def start(self, *, serve_search: bool = True) -> None:
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.settings.data_dir)
         upgrade(self.db)
         # A killed import's staged rows: invisible, but they take room and keep their ids.
         remove_dead_imports(self.db)
+        self.migration.begin(decide=serve_search)
         if self.pool is not None:
             self.pool.recover(retry_failed=self.settings.queue_retry_failed_on_startup)
             self.pool.start()
         if serve_search:
-            self.index_sync.rebuild()
+            self.serving.rebuild(load=False)
             self.sync_loop.start()
             threading.Thread(target=self._warm_model, name="model-warmup", daemon=True).start()
         if self.notify is not None:
@@ -130,20 +164,26 @@ class Runtime:
         # Only a process that serves search runs the sync loop (`heurist worker` does not).
         self._started = serve_search
 
+    @property
+    def index(self) -> VectorIndex:
+        """The serving model's index in this process."""
+        return self.serving.current.index
+
+    @property
+    def index_sync(self) -> IndexSync:
+        return self.serving.current.sync
+
     def _warm_model(self) -> None:
         """Load the query model off the request path; searches use keyword until it is in."""
         started = time.perf_counter()
+        embedder = self.serving.current.embedder
         try:
-            self.query_embedder.load()
-            self.query_embedder.embed(["warm up"])
+            embedder.load()
+            embedder.embed(["warm up"])
         except Exception:
             log.exception("could not load the embedding model for queries")
             return
-        log.info(
-            "query model %s ready in %.1fs",
-            self.query_embedder.model_id,
-            time.perf_counter() - started,
-        )
+        log.info("query model %s ready in %.1fs", embedder.model_id, time.perf_counter() - started)
 
     def stop(self) -> None:
         if self.pool is not None:
@@ -153,6 +193,8 @@ class Runtime:
         if self._started:
             self.sync_loop.stop()
         self.search.close()
+        self.embedders.close()
+        self.serving.embedders.close()
         self.embedder.close()
         if self.query_embedder is not self.embedder:
             self.query_embedder.close()

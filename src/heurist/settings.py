@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from heurist.errors import ConfigError
 
@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     )
 
     host: str = "127.0.0.1"
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Host names the server answers to besides loopback, its bound address and "
+        "IP literals (comma-separated; '*' for any): the names of a team deployment",
+    )
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     admin_token: str | None = None
     api_token: str | None = None
@@ -75,6 +80,13 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(h.strip().lower() for h in value.split(",") if h.strip())
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -12,6 +12,8 @@ import os
 import secrets
 from pathlib import Path
 
+from heurist.private_files import private_dir
+
 log = logging.getLogger(__name__)
 
 TOKEN_FILE = "admin_token"
@@ -28,7 +30,7 @@ def ensure_admin_token(configured: str | None, data_dir: Path) -> str:
     path = token_path(data_dir)
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     token = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

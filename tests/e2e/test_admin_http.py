@@ -63,7 +63,7 @@ def test_auth_refuses_before_the_body_is_read(server_factory: Server) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         # Announce a body and never send it: an app reading the body first would hang.
         sock.sendall(
-            b"POST /admin/queue/retry-failed HTTP/1.1\r\nHost: x\r\n"
+            b"POST /admin/queue/retry-failed HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/json\r\nContent-Length: 500000\r\n\r\n"
         )
         answer = sock.recv(4096)

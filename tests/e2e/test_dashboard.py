@@ -285,3 +285,42 @@ def test_search_sends_the_data_api_token_when_the_server_requires_one(
     page.fill("#search-q", "guarded")
     page.click("#search-form button[type=submit]")
     expect(page.locator(f"#search-results tr[data-entry='{entry_id}']")).to_contain_text("Guarded")
+
+
+def test_a_model_change_shows_its_progress_then_the_new_model(
+    page: Any, settings_factory: Callable[..., Settings]
+) -> None:
+    """The store embedded by one model, the server started with another and no workers:
+    the page shows the migration (from, to, 0 of N); with a worker it completes and the
+    page names the new serving model."""
+    old, new = ScriptedEmbedder(32), ScriptedEmbedder(48)
+    settings = settings_factory(num_embedding_workers=1)
+    first = Runtime.build(settings, embedder=old)
+    first.start()
+    first.categories.create("ops", "Operations")
+    for i in range(5):
+        fields = {"category": "ops", "section": "useful", "title": f"t{i}", "playbook": "p"}
+        first.entries.create("experience", fields)
+    wait_for(lambda: first.queue.counts()["embedded"]["total"] == 5, message="not embedded")
+    first.stop()
+    idle = settings.model_copy(update={"num_embedding_workers": 0})
+    server = LiveServer(idle, runtime=Runtime.build(idle, embedder=new, extra_embedders=[old]))
+    server.start()
+    try:
+        login(page, server)
+        expect(page.locator("#serving-model")).to_have_text("hash-32")
+        expect(page.locator("#migration")).to_be_visible()
+        expect(page.locator("#migration-models")).to_have_text("hash-32 → hash-48")
+        expect(page.locator("#migration-count")).to_have_text("0 / 5")
+    finally:
+        server.stop()
+    server = LiveServer(
+        settings, runtime=Runtime.build(settings, embedder=new, extra_embedders=[old])
+    )
+    server.start()
+    try:
+        login(page, server)
+        expect(page.locator("#serving-model")).to_have_text("hash-48")
+        expect(page.locator("#migration")).to_be_hidden()
+    finally:
+        server.stop()

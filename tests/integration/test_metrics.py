@@ -83,7 +83,7 @@ def test_health_reports_queue_index_model_and_workers(
         status, body = health_report(rt)
     assert status == 200
     assert body["database"] == {"ok": True, "dialect": rt.db.dialect}
-    assert body["model"] == {"id": "hash-64", "loaded": True}
+    assert body["model"] == {"id": "hash-64", "serving": "hash-64", "loaded": True}
     assert body["index"]["size"] in (0, 1)  # the sync loop may not have applied it yet
     assert body["queue"]["paused"] is True
     assert body["queue"]["depth"] == {"pending": 1, "processing": 0, "failed": 0}

@@ -313,10 +313,9 @@ def test_interactive_writes_go_before_imports(db: Database, store: EntryStore) -
     assert interactive not in imported
 
 
-def test_start_up_releases_previous_life_and_requeues_other_models(
-    db: Database, store: EntryStore
-) -> None:
-    orphan, embedded, other = add(store, 3)
+def test_start_up_releases_previous_life(db: Database, store: EntryStore) -> None:
+    """(A model change at start-up is tests/integration/test_model_change.py's.)"""
+    orphan, embedded = add(store, 2)
     with db.write() as conn:
         sql.claim(
             conn, holder="host:serve/oldboot/w0.0", limit=1, now=time.time(), lease_seconds=3600
@@ -326,20 +325,14 @@ def test_start_up_releases_previous_life_and_requeues_other_models(
             .where(entries.c.id == embedded)
             .values(embedding_status="embedded", embedded_model="hash-64")
         )
-        conn.execute(
-            update(entries)
-            .where(entries.c.id == other)
-            .values(embedding_status="embedded", embedded_model="old-model")
-        )
     pool = WorkerPool(
         db, ScriptedEmbedder(), size=1, config=CONFIG, instance_id="host:serve", work=Signal()
     )
     result = pool.recover(retry_failed=False)
     state = rows(db)
-    assert result == {"released": 1, "retried": 0, "requeued_model": 1}
+    assert result == {"released": 1, "retried": 0}
     assert state[orphan].embedding_status == "pending"
     assert state[embedded].embedding_status == "embedded"
-    assert state[other].embedding_status == "pending"
 
 
 def test_write_wakes_an_idle_pool_at_once(db: Database, store: EntryStore) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from heurist.db.engine import Database
 from heurist.db.schema import categories, entries, vector_changes, vectors
 from heurist.limits import PRIORITY_IMPORT
 from heurist.runtime import Runtime
-from heurist.transfer.errors import InvalidRecord
+from heurist.transfer.errors import DeletionRefused, InvalidRecord
 from heurist.transfer.importer import write_plan
 from heurist.transfer.plan import build_plan
 from heurist.transfer.service import export_file, validate_file
@@ -22,8 +23,8 @@ from tests.conftest import PG_ADMIN
 from tests.support.transfer_data import CATEGORIES, ENTRIES, bulk_file, write_jsonl
 
 
-def load(db: Database, path: Path, mode: str = "upsert") -> None:
-    write_plan(db, validate_file(db, path, mode=mode), mode=mode)
+def load(db: Database, path: Path, mode: str = "upsert", *, allow_delete: bool = False) -> None:
+    write_plan(db, validate_file(db, path, mode=mode, allow_delete=allow_delete), mode=mode)
 
 
 def count(db: Database, table: object) -> int:
@@ -127,7 +128,7 @@ def test_replace_removes_what_the_file_lacks_with_its_vectors(
         )
 
     kept = [CATEGORIES[0], ENTRIES[0]]  # drops category "ops", the ops experience and man-1
-    load(rt.db, write_jsonl(tmp_path / "b.jsonl", kept), mode="replace")
+    load(rt.db, write_jsonl(tmp_path / "b.jsonl", kept), mode="replace", allow_delete=True)
 
     with rt.db.read() as conn:
         assert set(conn.execute(select(entries.c.id)).scalars()) == {"exp-1"}
@@ -233,3 +234,37 @@ def test_build_plan_refuses_a_duplicate_id() -> None:
     record = dict(ENTRIES[0])
     with pytest.raises(InvalidRecord, match="line 2: id: id 'exp-1' appears twice"):
         build_plan([("line 1", record), ("line 2", record)])
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [[], ["", "   "], [CATEGORIES[0] | {"code": "other"}], [CATEGORIES[0], ENTRIES[0]]],
+    ids=["empty", "blank-lines", "none-of-the-store", "one-of-three"],
+)
+def test_a_replace_that_deletes_more_than_it_keeps_is_refused(
+    db: Database, tmp_path: Path, lines: list[object]
+) -> None:
+    load(db, write_jsonl(tmp_path / "seed.jsonl", CATEGORIES + ENTRIES))
+    path = tmp_path / "replace.jsonl"
+    path.write_text(
+        "".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines),
+        encoding="utf-8",
+    )
+    with pytest.raises(DeletionRefused) as caught:
+        load(db, path, mode="replace")
+    assert "would delete" in caught.value.message and "--allow-delete" in caught.value.message
+    assert count(db, entries) == 3 and count(db, categories) == 2
+
+    if lines:  # confirmed, it goes ahead
+        load(db, path, mode="replace", allow_delete=True)
+        assert count(db, entries) < 3
+
+
+def test_a_replace_that_keeps_most_of_the_store_needs_no_confirmation(
+    db: Database, tmp_path: Path
+) -> None:
+    load(db, write_jsonl(tmp_path / "seed.jsonl", CATEGORIES + ENTRIES))
+    first = tmp_path / "all.jsonl"
+    export_file(db, first)
+    load(db, first, mode="replace")  # deletes nothing
+    assert count(db, entries) == 3

@@ -12,6 +12,9 @@ from heurist import limits
 from heurist.api import errors
 from heurist.api.auth_middleware import BearerAuthMiddleware
 from heurist.api.body_limit import BodyLimitMiddleware
+from heurist.api.containment import ContainedFastAPI
+from heurist.api.drain_wait import DrainWaiters
+from heurist.api.request_guard import HostPolicy, RequestGuard
 from heurist.api.routes import admin, categories, entries, health, import_pause, metrics, search
 from heurist.api.ui import create_router as ui_router
 from heurist.mcp.http import mount_mcp
@@ -35,15 +38,17 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         finally:
             await run_in_threadpool(rt.stop)
 
-    app = FastAPI(
+    app = ContainedFastAPI(
         title="heurist",
         version="0.1.0",
         summary="Shared memory for code assistants",
         lifespan=lifespan,
+        responses=errors.COMMON_ERRORS,
     )
     app.state.runtime = rt
     app.state.metrics = Metrics()
     app.state.metrics.watch(rt)
+    app.state.drain_waiters = DrainWaiters()
     errors.install(app)
     for router in (
         health.router,
@@ -65,6 +70,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         rules.append(("/mcp", settings.api_token, "the MCP endpoint"))
     app.add_middleware(BearerAuthMiddleware, rules=rules)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.REQUEST_BODY_MAX_BYTES)
+    app.add_middleware(RequestGuard, hosts=HostPolicy(settings.host, settings.allowed_hosts))
     # Outermost, so requests refused by auth or the body limit are timed too.
     app.add_middleware(
         HttpMetricsMiddleware,

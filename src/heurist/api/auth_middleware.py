@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from heurist.api.asgi_reply import header, send_error
 from heurist.api.auth import check_bearer
 from heurist.errors import AuthError
 
@@ -24,34 +23,15 @@ class BearerAuthMiddleware:
             for prefix, token, realm in self.rules:
                 if path == prefix or path.startswith(prefix + "/"):
                     try:
-                        check_bearer(_header(scope, b"authorization"), token, realm)
+                        check_bearer(header(scope, b"authorization"), token, realm)
                     except AuthError as exc:
-                        await _unauthorized(send, exc.message)
+                        await send_error(
+                            send,
+                            401,
+                            "unauthorized",
+                            exc.message,
+                            headers=[(b"www-authenticate", b"Bearer")],
+                        )
                         return
                     break
         await self.app(scope, receive, send)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
-async def _unauthorized(send: Send, message: str) -> None:
-    raw = json.dumps(
-        {"error": {"code": "unauthorized", "message": message, "details": None}}
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"www-authenticate", b"Bearer"),
-                (b"content-length", str(len(raw)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": raw})

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from heurist.api.asgi_reply import send_error
 
 
 class BodyTooLarge(Exception):
@@ -49,25 +48,13 @@ class BodyLimitMiddleware:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body: dict[str, Any] = {
-            "error": {
-                "code": "payload_too_large",
-                "message": f"request body exceeds the limit of {self.max_bytes} bytes",
-                "details": {"field": "body", "limit": self.max_bytes},
-            }
-        }
-        raw = json.dumps(body).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(raw)).encode()),
-                ],
-            }
+        await send_error(
+            send,
+            413,
+            "payload_too_large",
+            f"request body exceeds the limit of {self.max_bytes} bytes",
+            {"field": "body", "limit": self.max_bytes},
         )
-        await send({"type": "http.response.body", "body": raw})
 
 
 def _content_length(scope: Scope) -> int | None:

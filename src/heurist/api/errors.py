@@ -14,8 +14,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from heurist.db.faults import (
     RETRY_AFTER_SECONDS,
@@ -30,6 +32,7 @@ from heurist.errors import (
     InvalidInput,
     NotFound,
     QueuePaused,
+    TooBusy,
 )
 
 log = logging.getLogger(__name__)
@@ -40,9 +43,49 @@ STATUS: dict[type[HeuristError], int] = {
     QueuePaused: 409,
     InvalidInput: 422,
     AuthError: 401,
+    TooBusy: 429,
     DatabaseUnavailable: 503,
     StorageFull: 507,
 }
+
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    """The shape of every error answer."""
+
+    error: ErrorDetail
+
+
+MEANINGS = {
+    400: "a NUL byte in a path or query parameter, or a body that is not JSON",
+    401: "a missing or wrong bearer token",
+    403: "a state-changing request from a foreign Origin",
+    404: "no such entry or category",
+    409: "a conflict: a value already taken, or the queue is paused",
+    413: "the request body is over the limit",
+    421: "a Host this server does not answer to",
+    422: "a value breaks a rule or a limit (the field and the limit are named)",
+    429: "too many requests of this kind are waiting; retry after Retry-After",
+    503: "the database is unavailable; retry after Retry-After",
+    507: "the disk under the database is full",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error answers, in the error shape."""
+    return {s: {"model": ErrorResponse, "description": MEANINGS[s]} for s in statuses}
+
+
+# What any operation may answer: refused by a middleware, bad input, or a database fault.
+COMMON_ERRORS = documented(400, 401, 403, 413, 421, 422, 503, 507)
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -67,7 +110,7 @@ async def _heurist_error(_request: Request, exc: Exception) -> JSONResponse:
         log.error("request failed: %s", exc.message)
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
-    elif status == 503:
+    elif status in (429, 503):
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return JSONResponse(
         error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers
@@ -100,14 +143,37 @@ def _describe(err: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
         exc.status_code, "http_error"
     )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names only the methods of the first route on the path; say them all.
+        allow = _allowed_methods(request) or headers.get("Allow", "")
+        headers["Allow"] = allow
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers=headers)
     return JSONResponse(
-        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers
     )
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route answers on this path (HEAD with GET, and OPTIONS): each
+    method asked of the router as a request of it would be."""
+    routes = request.app.router.routes
+    methods = {
+        method
+        for method in METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    }
+    if not methods:
+        return ""
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods | {"OPTIONS"}))
 
 
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -1,8 +1,10 @@
 """The ``heurist`` command line.
 
 Exit codes scripts can rely on: 0 success, 1 the operation did not succeed (a drain
-timed out, a server error), 2 bad usage or settings, 3 the server is unreachable,
-4 refused (unauthorized, or the queue is paused).
+timed out, a server error), 2 a user error (usage, settings, input), 3 the server or its
+database is unreachable (or answers 503), 4 refused (unauthorized, or the queue is
+paused). Every typed error ends in ``main`` as one line and its code
+(``heurist.cli.failures``); a traceback means a bug.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import signal
+import sys
 import threading
 from typing import Any
 
@@ -18,9 +21,10 @@ from rich.console import Console
 from rich.table import Table
 
 from heurist.cli import backup, transfer
-from heurist.client import ApiClient, ApiError
+from heurist.cli.failures import EXIT_FAILED, EXIT_USAGE, report
+from heurist.client import ApiClient
 from heurist.domain.vocabulary import Kind, SearchMode
-from heurist.errors import ConfigError
+from heurist.errors import ConfigError, HeuristError
 from heurist.settings import Settings, load_settings
 
 app = typer.Typer(help="heurist: shared memory for code assistants.", no_args_is_help=True)
@@ -37,8 +41,6 @@ app.command("backup")(backup.backup_command)
 console = Console()
 err_console = Console(stderr=True)
 
-EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 1, 2, 3, 4
-
 
 def settings() -> Settings:
     try:
@@ -49,19 +51,10 @@ def settings() -> Settings:
 
 
 def call(method: str, path: str, *, admin: bool = False, **kwargs: Any) -> Any:
+    """One request to the running server; an error answer ends in ``main``."""
     client = ApiClient.from_settings(settings())
     try:
         return client.request(method, path, admin=admin, **kwargs)
-    except ApiError as exc:
-        err_console.print(f"[red]{exc.message}[/red]")
-        code = (
-            EXIT_UNREACHABLE
-            if exc.status is None
-            else EXIT_REFUSED
-            if exc.status in (401, 403, 409)
-            else EXIT_FAILED
-        )
-        raise typer.Exit(code) from exc
     finally:
         client.close()
 
@@ -154,9 +147,10 @@ def db_upgrade() -> None:
     """Apply pending schema migrations to the configured database."""
     from heurist.db.engine import Database
     from heurist.db.migrate import upgrade
+    from heurist.private_files import private_dir
 
     cfg = settings()
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(cfg.data_dir)
     db = Database(cfg.resolved_database_url)
     before, after = upgrade(db)
     db.dispose()
@@ -168,6 +162,45 @@ def index_rebuild() -> None:
     """Rebuild the running server's vector index from the database."""
     result = call("POST", "/admin/index/rebuild", admin=True, timeout=600)
     console.print(f"index rebuilt: {result['vectors']} vectors")
+
+
+@index_app.command("status")
+def index_status(as_json: bool = typer.Option(False, "--json")) -> None:
+    """The serving model, a model change's progress and time left, vectors per model."""
+    result = call("GET", "/admin/index/status", admin=True)
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    console.print(f"serving model: {result['serving_model']}")
+    migration = result["migration"]
+    if migration is None:
+        console.print("no model change in progress")
+    else:
+        done, total = migration["done"], migration["total"]
+        eta = migration.get("eta_seconds")
+        console.print(
+            f"model change {migration['from']} -> {migration['to']}: {done}/{total} entries"
+            + (f", about {eta:.0f} s left" if eta is not None else "")
+        )
+    table = Table(title="vectors per model")
+    for column in ("model", "vectors", "cached"):
+        table.add_column(column)
+    for model in sorted(set(result["vectors"]) | set(result["cache"])):
+        label = f"{model} (serving)" if model == result["serving_model"] else model
+        table.add_row(
+            label, str(result["vectors"].get(model, 0)), str(result["cache"].get(model, 0))
+        )
+    console.print(table)
+
+
+@index_app.command("prune-model")
+def index_prune_model(model: str = typer.Argument(..., help="The model id to forget.")) -> None:
+    """Delete a model's vectors and cached vectors (not the serving model's)."""
+    result = call("POST", "/admin/index/prune-model", admin=True, json={"model": model})
+    console.print(
+        f"pruned {result['model']}: {result['vectors_deleted']} vectors, "
+        f"{result['cache_deleted']} cached vectors"
+    )
 
 
 @app.command()
@@ -316,7 +349,10 @@ def queue_requeue_stale() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except (HeuristError, OSError) as exc:
+        sys.exit(report(exc))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from heurist.cli.failures import EXIT_USAGE, report
 from heurist.client import ApiError
 from heurist.domain.vocabulary import ImportMode
 from heurist.errors import ConfigError, HeuristError, InvalidInput
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 # commands: heurist.cli.main imports this module, and every other command, above all
 # `heurist mcp` (which must answer `initialize` fast), would pay for them.
 
-# The same codes as heurist.cli.main (not imported from there: main imports this module).
-EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 1, 2, 3, 4
 WAIT_POLL_SECONDS = 0.5
 
 console = Console()
@@ -51,6 +50,12 @@ def import_command(
         False, "--force-while-paused", help="Import even though an operator paused the queue."
     ),
     drain_timeout: float = typer.Option(600.0, help="Seconds to wait for the queue to drain."),
+    allow_delete: bool = typer.Option(
+        False,
+        "--allow-delete",
+        help="With --mode replace: confirm a replace that deletes more entries than it keeps, "
+        "or a file with no records (refused otherwise).",
+    ),
 ) -> None:
     """Import a file in one transaction; nothing is written unless every record is valid."""
     from heurist.transfer.service import import_plan, validate_file
@@ -61,7 +66,12 @@ def import_command(
         with _progress() as bars:
             started = time.perf_counter()
             plan = validate_file(
-                db, file, mode=mode.value, on_phase=bars.phase, progress=bars.advance
+                db,
+                file,
+                mode=mode.value,
+                allow_delete=allow_delete,
+                on_phase=bars.phase,
+                progress=bars.advance,
             )
             validated = time.perf_counter()
             outcome = import_plan(
@@ -75,7 +85,7 @@ def import_command(
                 progress=bars.advance,
             )
             written = time.perf_counter()
-    except HeuristError as exc:
+    except (HeuristError, OSError) as exc:
         _fail(exc)
     finally:
         db.dispose()
@@ -86,6 +96,12 @@ def import_command(
 
 def export_command(
     file: Path = typer.Argument(..., help="Where to write: .jsonl, .csv or .zip (one CSV a kind)."),
+    with_vectors: bool = typer.Option(
+        False,
+        "--with-vectors",
+        help="Also write each entry's vectors with their model (.jsonl, .zip): an import "
+        "into a store serving that model is searchable by meaning at once, no model call.",
+    ),
 ) -> None:
     """Export every category, experience and manual, losslessly, in a stable order."""
     from heurist.transfer.service import export_file
@@ -93,9 +109,9 @@ def export_command(
     cfg = _settings()
     db = _database(cfg)
     try:
-        counts = export_file(db, file)
-    except HeuristError as exc:
-        _fail(exc)
+        counts = export_file(db, file, with_vectors=with_vectors)
+    except (HeuristError, OSError) as exc:
+        raise typer.Exit(report(exc)) from exc
     finally:
         db.dispose()
     console.print(
@@ -116,24 +132,17 @@ def _database(cfg: Settings) -> Database:
     """The database the server uses; created and migrated if this is its first use."""
     from heurist.db.engine import Database
     from heurist.db.migrate import upgrade
+    from heurist.private_files import private_dir
 
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(cfg.data_dir)
     db = Database(cfg.resolved_database_url)
     upgrade(db)
     return db
 
 
-def _fail(exc: HeuristError) -> NoReturn:
-    err_console.print(f"[red]{exc.message}[/red]")
-    if isinstance(exc, OperatorPaused):
-        code = EXIT_REFUSED
-    elif isinstance(exc, InvalidInput):
-        code = EXIT_USAGE
-    elif isinstance(exc, ApiError) and exc.status is None:
-        code = EXIT_UNREACHABLE
-    else:
-        code = EXIT_FAILED
-    if isinstance(exc, InvalidInput | OperatorPaused | DrainTimeout):
+def _fail(exc: HeuristError | OSError) -> NoReturn:
+    code = report(exc)
+    if isinstance(exc, InvalidInput | OperatorPaused | DrainTimeout | OSError):
         err_console.print("nothing was imported")
     raise typer.Exit(code) from exc
 
@@ -148,7 +157,12 @@ def _report(outcome: ImportOutcome, validate_s: float, write_s: float) -> None:
     )
     where = "queue held during the write" if outcome.coordinated else "no server running"
     console.print(f"validated in {validate_s:.2f}s, written in {write_s:.2f}s ({where})")
-    console.print("imported entries are pending: the workers embed them in the background")
+    if outcome.restored:
+        console.print(
+            f"{outcome.restored} entries restored with their vectors: searchable by meaning now"
+        )
+    if outcome.restored < r.entries_created + r.entries_updated:
+        console.print("imported entries are pending: the workers embed them in the background")
 
 
 def _wait_embedded(cfg: Settings, outcome: ImportOutcome) -> None:

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
@@ -36,6 +37,7 @@ from heurist.db.faults import (
     translated,
 )
 from heurist.db.probe import Probe
+from heurist.private_files import private_sqlite_file
 
 __all__ = ["Database", "DatabaseFault", "DatabaseUnavailable", "StorageFull"]
 
@@ -136,6 +138,9 @@ def _make_engine(url: str, *, echo: bool, probe: bool = False) -> Engine:
 
 
 def _sqlite_engine(url: str, *, echo: bool, probe: bool) -> Engine:
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        private_sqlite_file(Path(database))
     busy_ms = PROBE_BUSY_TIMEOUT_MS if probe else SQLITE_BUSY_TIMEOUT_MS
     engine = create_engine(
         url,

@@ -7,6 +7,9 @@
         │                           that cannot be opened or is locked too long  -> 503
         └── StorageFull             the disk under the database is full           -> 507
 
+A value the database cannot hold or compare (PostgreSQL's data exceptions, SQLSTATE
+class 22, and psycopg's refusal of a NUL byte) becomes ``InvalidInput`` (422): the last
+line of defence behind the API's own validation, so such a value is never a 500.
 Everything else a driver raises (a constraint, a syntax error: a bug or a rule the
 caller handles, such as ``IntegrityError``) passes through unchanged. A fault keeps
 the driver error as its ``__cause__`` and its text as ``reason``, for logs and
@@ -31,7 +34,7 @@ import psycopg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from heurist.errors import StoreError
+from heurist.errors import InvalidInput, StoreError
 
 # Seconds a client is told to wait before retrying (the Retry-After header of a 503).
 RETRY_AFTER_SECONDS = 5
@@ -102,9 +105,13 @@ def translated() -> Iterator[None]:
         yield
     except (DBAPIError, PoolTimeout) as exc:
         fault = translate(exc)
-        if fault is None:
-            raise
-        raise fault from exc
+        if fault is not None:
+            raise fault from exc
+        if isinstance(exc, DBAPIError) and isinstance(exc.orig, psycopg.DataError):
+            raise InvalidInput(
+                f"a value cannot be stored by the database: {_text(exc.orig)}", field=None
+            ) from exc
+        raise
 
 
 def translate(exc: BaseException) -> DatabaseFault | None:

@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from heurist.db.engine import Database
+from heurist.db.faults import translated
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +29,16 @@ def head_revision() -> str | None:
 
 
 def current_revision(db: Database) -> str | None:
-    with db.engine.connect() as conn:
+    with translated(), db.engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(db: Database, target: str = "head") -> tuple[str | None, str | None]:
-    """Apply pending migrations; returns (revision before, revision after)."""
+    """Apply pending migrations; returns (revision before, revision after). A database
+    that cannot be reached raises its fault (``heurist.db.faults``), like any other use."""
     before = current_revision(db)
     config = _config()
-    with db.engine.connect() as conn:
+    with translated(), db.engine.connect() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, target)
         conn.commit()

@@ -95,7 +95,8 @@ entries = Table(
     ),
 )
 
-# One row per (entry, chunk). The id is the FAISS id; an upsert keeps it.
+# One row per (entry, chunk, model): during a model change an entry holds the vectors of
+# both models. The id is the FAISS id; an upsert keeps it.
 vectors = Table(
     "vectors",
     metadata,
@@ -108,7 +109,37 @@ vectors = Table(
     Column("vector", LargeBinary, nullable=False),
     Column("chunk_text", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
-    UniqueConstraint("entry_id", "chunk_index", name="uq_vectors_entry_chunk"),
+    UniqueConstraint("entry_id", "chunk_index", "model", name="uq_vectors_entry_chunk_model"),
+    Index("ix_vectors_model_entry", "model", "entry_id"),
+)
+
+# Every vector ever computed, by (model, SHA-256 of the exact chunk text): a worker looks
+# here before it calls a model, so the same text is never embedded twice by one model.
+embedding_cache = Table(
+    "embedding_cache",
+    metadata,
+    Column("model", String(200), primary_key=True),
+    Column("text_hash", String(64), primary_key=True),
+    Column("dim", Integer, nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# A single row (id = 1): the model search serves (every instance follows it) and, during
+# a model change, the model being back-filled. ``*_spec`` is the JSON of the settings that
+# build the model's embedder (provider, model name, dimension; never a secret).
+serving_model = Table(
+    "serving_model",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model", String(200)),
+    Column("spec", Text),
+    Column("target", String(200)),
+    Column("target_spec", Text),
+    Column("migration_started_at", Float),
+    Column("previous", String(200)),
+    Column("switched_at", Float),
+    Column("updated_at", Float, nullable=False),
 )
 
 # Every change to a vector row (upsert or deletion) appends here; search processes

@@ -21,7 +21,15 @@ def _no_nul(value: str) -> str:
     return value
 
 
+def _not_blank(value: str) -> str:
+    # str.isspace covers every Unicode space (tab, newline, U+00A0, U+3000, ...).
+    if value.isspace():
+        raise ValueError("must not be blank (whitespace only)")
+    return value
+
+
 NO_NUL = AfterValidator(_no_nul)
+NOT_BLANK = AfterValidator(_not_blank)
 
 CategoryCode = Annotated[
     str,
@@ -37,3 +45,10 @@ Content = Annotated[str, Field(min_length=1, max_length=limits.MANUAL_CONTENT_MA
 Summary = Annotated[str, Field(max_length=limits.MANUAL_SUMMARY_MAX), NO_NUL]
 Author = Annotated[str, Field(max_length=limits.AUTHOR_MAX), NO_NUL]
 Source = Annotated[str, Field(max_length=limits.SOURCE_MAX), NO_NUL]
+EntryId = Annotated[str, Field(min_length=1, max_length=limits.ENTRY_ID_MAX), NO_NUL]
+# Who holds the import pause (an importer names itself).
+Holder = Annotated[str, Field(min_length=1, max_length=limits.HOLDER_MAX), NO_NUL]
+# A search query: something to look for, in any script.
+SearchQuery = Annotated[
+    str, Field(min_length=1, max_length=limits.SEARCH_QUERY_MAX), NO_NUL, NOT_BLANK
+]

@@ -7,7 +7,9 @@ validates every record of a file with the same Create models.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from heurist.domain.fields import (
     Author,
@@ -26,6 +28,15 @@ from heurist.domain.vocabulary import Section
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, use_enum_values=True)
+
+    @model_validator(mode="after")
+    def _empty_is_absent(self) -> Self:
+        """An empty optional text (author, source, context, summary) is no value: the store
+        holds null, so every format (a CSV cell cannot tell "" from absent) says the same."""
+        for name, info in type(self).model_fields.items():
+            if info.default is None and getattr(self, name) == "":
+                setattr(self, name, None)
+        return self
 
 
 class CategoryCreate(Strict):
@@ -50,11 +61,21 @@ class ExperienceCreate(Strict):
         return self
 
 
+# In an update, a field the entry requires may be left out but not set to null (its
+# schema says so: a string, not nullable); an optional one is cleared by null.
+def keep() -> Any:
+    return Field(default=None, json_schema_extra=_without_default)
+
+
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 class ExperienceUpdate(Strict):
-    category: CategoryCode | None = None
-    section: Section | None = None
-    title: Title | None = None
-    playbook: Playbook | None = None
+    category: CategoryCode = keep()
+    section: Section = keep()
+    title: Title = keep()
+    playbook: Playbook = keep()
     context: Context | None = None
     author: Author | None = None
     source: Source | None = None
@@ -70,9 +91,9 @@ class ManualCreate(Strict):
 
 
 class ManualUpdate(Strict):
-    category: CategoryCode | None = None
-    title: Title | None = None
-    content: Content | None = None
+    category: CategoryCode = keep()
+    title: Title = keep()
+    content: Content = keep()
     summary: Summary | None = None
     author: Author | None = None
     source: Source | None = None

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from heurist.db.engine import Database
 from heurist.db.faults import DatabaseFault, FaultLog
@@ -168,11 +169,19 @@ class IndexSync:
         return pruned
 
 
+class Syncable(Protocol):
+    """What the loop drives: an ``IndexSync``, or the serving index that wraps one."""
+
+    def sync(self) -> int: ...
+
+    def check(self) -> bool: ...
+
+
 class IndexSyncLoop:
     """A thread that syncs when new vectors are announced (by a worker of this process, or
     of another one over PostgreSQL) and at least every interval."""
 
-    def __init__(self, sync: IndexSync, *, interval: float, vectors: Signal) -> None:
+    def __init__(self, sync: Syncable, *, interval: float, vectors: Signal) -> None:
         self.sync = sync
         self.interval = interval
         self.vectors = vectors

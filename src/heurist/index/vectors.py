@@ -8,20 +8,21 @@ means re-reading the vector row, so replaying a change twice is harmless.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Select, and_, delete, func, insert, select
+from sqlalchemy import Connection, Select, and_, delete, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from heurist.clock import now
-from heurist.db.schema import entries, vector_changes, vectors
+from heurist.db.schema import entries, serving_model, vector_changes, vectors
 
 OP_UPSERT = "upsert"
 OP_DELETE = "delete"
+_KEY = ("entry_id", "chunk_index", "model")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,8 @@ def upsert_entry_vectors(
     chunks: Sequence[str],
     matrix: np.ndarray,
 ) -> list[int]:
-    """Store one vector per chunk, replacing what the entry had: one current set per entry."""
+    """Store one vector per chunk of ``model``, replacing what the entry had of that model:
+    one current set per (entry, model). Other models' vectors are left alone."""
     ts = now()
     insert_fn = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
     ids: list[int] = []
@@ -73,15 +75,21 @@ def upsert_entry_vectors(
         }
         stmt = insert_fn(vectors).values(**values)
         upsert = stmt.on_conflict_do_update(
-            index_elements=["entry_id", "chunk_index"],
-            set_={k: stmt.excluded[k] for k in values if k not in ("entry_id", "chunk_index")},
+            index_elements=["entry_id", "chunk_index", "model"],
+            set_={k: stmt.excluded[k] for k in values if k not in _KEY},
         ).returning(vectors.c.id)
         ids.append(int(conn.execute(upsert).scalar_one()))
     _log(conn, [(vid, entry_id, OP_UPSERT) for vid in ids])
     stale = (
         conn.execute(
             delete(vectors)
-            .where(and_(vectors.c.entry_id == entry_id, vectors.c.chunk_index >= len(chunks)))
+            .where(
+                and_(
+                    vectors.c.entry_id == entry_id,
+                    vectors.c.model == model,
+                    vectors.c.chunk_index >= len(chunks),
+                )
+            )
             .returning(vectors.c.id)
         )
         .scalars()
@@ -91,8 +99,57 @@ def upsert_entry_vectors(
     return ids
 
 
+def current_models(
+    conn: Connection, revisions: Mapping[str, int], models: Sequence[str]
+) -> set[tuple[str, str]]:
+    """The (entry, model) pairs among ``revisions`` x ``models`` whose vectors are current:
+    written for the entry's revision given (a worker then has nothing to do for them)."""
+    if not revisions or not models:
+        return set()
+    rows = conn.execute(
+        select(vectors.c.entry_id, vectors.c.model, vectors.c.revision).where(
+            and_(
+                vectors.c.entry_id.in_(list(revisions)),
+                vectors.c.model.in_(list(models)),
+                vectors.c.chunk_index == 0,
+            )
+        )
+    ).all()
+    return {(r.entry_id, r.model) for r in rows if revisions.get(r.entry_id) == r.revision}
+
+
+def prune_model(conn: Connection, model: str) -> int:
+    """Delete every vector of ``model``, unless the database serves it or migrates to it.
+
+    The guard is inside the statement, so a switch committed meanwhile cannot lose the
+    vectors search now serves. Not logged as changes: no index holds a model nobody serves
+    (an index follows the serving model and rebuilds when it switches)."""
+    result = conn.execute(
+        delete(vectors).where(
+            and_(
+                vectors.c.model == model,
+                ~select(serving_model.c.id)
+                .where(
+                    and_(
+                        serving_model.c.id == 1,
+                        or_(serving_model.c.model == model, serving_model.c.target == model),
+                    )
+                )
+                .exists(),
+            )
+        )
+    )
+    return int(result.rowcount)
+
+
+def count_by_model(conn: Connection) -> dict[str, int]:
+    """Vectors per model (an entry's chunks each count)."""
+    rows = conn.execute(select(vectors.c.model, func.count()).group_by(vectors.c.model))
+    return {r[0]: int(r[1]) for r in rows}
+
+
 def tombstone_entry(conn: Connection, entry_id: str) -> int:
-    """Delete an entry's vectors (before the entry row goes), logging each deletion."""
+    """Delete an entry's vectors of every model (before the entry row goes), logging each."""
     gone = (
         conn.execute(delete(vectors).where(vectors.c.entry_id == entry_id).returning(vectors.c.id))
         .scalars()

@@ -7,6 +7,7 @@ full text of an entry costs a second, deliberate call (``fields=[...]``).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from heurist.domain.kinds import SPECS
 from heurist.errors import InvalidInput
@@ -23,8 +24,15 @@ HIDDEN = ("content_hash", "revision", "embedded_revision")
 
 
 def entries_path(kind: str, entry_id: str | None = None) -> str:
+    """The API path of a kind's entries, or of one entry: the id is escaped whole (no
+    '/' or '..' of an id can reach another route)."""
     base = f"/api/v1/{SPECS[kind].plural}"
-    return f"{base}/{entry_id}" if entry_id else base
+    if not entry_id:
+        return base
+    segment = quote(entry_id, safe="")
+    if segment in (".", ".."):  # a dot segment is resolved away by URL joining
+        segment = segment.replace(".", "%2E")
+    return f"{base}/{segment}"
 
 
 def body_text(entry: dict[str, Any]) -> str:

@@ -86,7 +86,7 @@ class MemoryTools:
             wanted = shape.check_fields(entity_type, fields)
             if ids:
                 return await self._by_ids(entity_type, ids[:limit], wanted)
-            if query:
+            if query and query.strip():  # a blank query asks for nothing: list instead
                 return await self._search(entity_type, category_code, query, limit, wanted)
             return await self._list(entity_type, category_code, limit, wanted)
 

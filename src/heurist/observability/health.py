@@ -127,10 +127,15 @@ def _database(rt: Runtime, reasons: list[str]) -> dict[str, Any]:
 
 
 def _model(rt: Runtime, reasons: list[str]) -> dict[str, Any]:
-    loaded = rt.query_embedder.loaded
+    """The model search serves (the database's serving model, which this process follows)."""
+    serving = rt.serving.current
+    loaded = serving.embedder.loaded
     if not loaded:
         reasons.append("model not loaded yet: semantic search unavailable")
-    return {"id": rt.query_embedder.model_id, "loaded": loaded}
+    out: dict[str, Any] = {"id": serving.model, "serving": serving.model, "loaded": loaded}
+    if serving.model != rt.embedder.model_id:
+        out["configured"] = rt.embedder.model_id
+    return out
 
 
 def _index(rt: Runtime, last_change: int, reasons: list[str]) -> dict[str, Any]:

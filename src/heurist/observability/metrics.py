@@ -151,10 +151,48 @@ class RuntimeCollector(Collector):
             "Vector changes in the database not yet applied to this process's index.",
             lag["changes_behind"],
         )
+        yield from self._migration()
+
+    def _migration(self) -> Iterator[Metric]:
+        """The serving model and a model change's progress (entries with current vectors
+        of the new model, of those with vectors of either)."""
+        status = self.rt.migration.status()
+        serving = GaugeMetricFamily(
+            "heurist_serving_model_info", "The model search serves (1).", labels=["model"]
+        )
+        serving.add_metric([status["serving_model"] or ""], 1)
+        yield serving
+        migration = status["migration"] or {"done": 0, "total": 0}
+        yield GaugeMetricFamily(
+            "heurist_model_migration_active",
+            "1 while a model change back-fills a new model.",
+            int(status["migration"] is not None),
+        )
+        yield GaugeMetricFamily(
+            "heurist_model_migration_done",
+            "Entries with vectors of the new model.",
+            migration["done"],
+        )
+        yield GaugeMetricFamily(
+            "heurist_model_migration_total",
+            "Entries the model change must cover.",
+            migration["total"],
+        )
 
     def _workers(self) -> Iterator[Metric]:
         pool = self.rt.pool
         stats = pool.stats if pool is not None else []
+        cache = pool.signals.cache.snapshot() if pool is not None else {"hits": 0, "misses": 0}
+        yield CounterMetricFamily(
+            "heurist_embedding_cache_hits",
+            "Chunks whose vector came from the embedding cache (no model call).",
+            cache["hits"],
+        )
+        yield CounterMetricFamily(
+            "heurist_embedding_cache_misses",
+            "Distinct chunk texts sent to a model (not in the cache).",
+            cache["misses"],
+        )
         yield GaugeMetricFamily(
             "heurist_workers_configured",
             "Embedding worker threads configured in this process.",

@@ -63,20 +63,26 @@ class QueueControl:
         return self.pause_state()
 
     def drain(self, timeout: float) -> dict[str, Any]:
-        """Wait until nothing is pending or processing; 409 at once while paused."""
+        """Wait until nothing is pending or processing; 409 at once while paused. Holds
+        the calling thread: the HTTP route waits with :meth:`drain_check` instead."""
         deadline = time.monotonic() + timeout
         while True:
-            if self.is_paused():
-                raise QueuePaused(
-                    "the queue is paused: a drain could never finish; resume it first",
-                    details={"remaining": self.in_flight()},
-                )
-            remaining = self.in_flight()
+            remaining = self.drain_check()
             if remaining == 0:
                 return {"status": "drained", "remaining": 0}
             if time.monotonic() >= deadline:
                 return {"status": "timeout", "remaining": remaining}
             time.sleep(DRAIN_POLL_SECONDS)
+
+    def drain_check(self) -> int:
+        """One look for a drain: what is still pending or processing; QueuePaused (409)
+        while paused, since a drain could then never finish."""
+        if self.is_paused():
+            raise QueuePaused(
+                "the queue is paused: a drain could never finish; resume it first",
+                details={"remaining": self.in_flight()},
+            )
+        return self.in_flight()
 
     def in_flight(self) -> int:
         with self.db.read() as conn:

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from heurist.db.engine import Database
 from heurist.db.faults import DatabaseFault
 from heurist.embedding.base import Embedder
-from heurist.limits import PRIORITY_REEMBED
 from heurist.queue import sql
 from heurist.queue.registry import WorkerReporter
 from heurist.queue.worker import PoolSignals, Worker, WorkerConfig, WorkerFactory, WorkerStats
@@ -61,28 +60,23 @@ class WorkerPool:
         self.reporter: WorkerReporter | None = None
 
     def recover(self, *, retry_failed: bool) -> dict[str, int]:
-        """Start-up recovery: release this instance's orphans, re-queue stale-model rows."""
-        now = self.signals.clock()
+        """Start-up recovery: release this instance's orphans (a model change is
+        ``heurist.queue.migration``'s)."""
         with self.db.write() as conn:
             counts = sql.status_counts(conn)
             released = sql.release_instance(
                 conn, instance_prefix=f"{self.instance_id}/", keep_prefix=self.prefix
             )
             retried = sql.retry_failed(conn) if retry_failed else 0
-            remodel = sql.requeue_model_change(
-                conn, model=self.embedder.model_id, priority=PRIORITY_REEMBED, now=now
-            )
         summary = {status: sum(by_kind.values()) for status, by_kind in counts.items()}
         log.info(
-            "queue at start-up: %s; released %d orphaned rows of instance %s; "
-            "retried %d failed; re-queued %d embedded by another model",
+            "queue at start-up: %s; released %d orphaned rows of instance %s; retried %d failed",
             ", ".join(f"{k}={v}" for k, v in summary.items()),
             released,
             self.instance_id,
             retried,
-            remodel,
         )
-        return {"released": released, "retried": retried, "requeued_model": remodel}
+        return {"released": released, "retried": retried}
 
     def start(self) -> None:
         for n in range(self.size):

@@ -25,18 +25,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import numpy as np
-
 from heurist.db.engine import Database
 from heurist.db.faults import DatabaseFault
 from heurist.domain.vocabulary import EmbeddingStatus
 from heurist.embedding.base import Embedder
 from heurist.embedding.embedded_text import chunks_for
 from heurist.embedding.errors import PermanentEmbeddingError, ProviderUnavailable
-from heurist.index import vectors as vector_store
 from heurist.queue import sql
 from heurist.queue.backoff import retry_delay
 from heurist.queue.heartbeat import Heartbeat
+from heurist.queue.vectorize import CacheCounts, Item, Planned, Vectorizer
 from heurist.signals import Signal
 
 log = logging.getLogger(__name__)
@@ -136,6 +134,10 @@ class PoolSignals:
         self.database_delay = 0.0
         self._lock = threading.Lock()
         self.on_batch: list[Callable[[BatchReport], None]] = []
+        # The embedders a batch is embedded with now (the database's serving model and a
+        # migration's target, heurist.queue.migration.ActiveModels); None: the worker's own.
+        self.models: Callable[[], list[Embedder]] | None = None
+        self.cache = CacheCounts()
 
     def outage(self, base: float, cap: float, reason: str) -> float:
         with self._lock:
@@ -207,6 +209,7 @@ class Worker:
         self.clock = signals.clock
         self.stats = stats or WorkerStats(slot=holder, holder=holder)
         self.rng = random.Random()
+        self.vectorizer = Vectorizer(db, signals.models or (lambda: [embedder]), signals.cache)
         # After a database fault, what this worker holds is unknown until given back.
         self._unsettled = False
         # Per batch, for the report: write-to-embedded lags and attempts sent back to retry.
@@ -336,9 +339,10 @@ class Worker:
         return jobs, broken
 
     def _embed(self, jobs: list[Job]) -> None:
-        texts = [chunk for job in jobs for chunk in job.chunks]
         try:
-            matrix = self.embedder.embed(texts)
+            planned = self.vectorizer.compute(
+                [Item(j.claim.id, j.claim.revision, j.chunks) for j in jobs]
+            )
         except ProviderUnavailable as exc:
             self._release_for_outage(jobs, str(exc))
             return
@@ -349,7 +353,7 @@ class Worker:
             self._split_or_fail(jobs, exc, permanent=False)
             return
         self.signals.provider_ok()
-        self._complete(jobs, matrix)
+        self._complete(jobs, planned)
 
     def _split_or_fail(self, jobs: list[Job], exc: BaseException, *, permanent: bool) -> None:
         if len(jobs) > 1:
@@ -359,14 +363,11 @@ class Worker:
             return
         self._fail(jobs[0], f"{type(exc).__name__}: {exc}", permanent=permanent)
 
-    def _complete(self, jobs: list[Job], matrix: np.ndarray) -> None:
+    def _complete(self, jobs: list[Job], planned: Planned) -> None:
         done: list[str] = []
-        offset = 0
         now = self.clock()
         with self.db.write() as conn:
-            for job in jobs:
-                part = matrix[offset : offset + len(job.chunks)]
-                offset += len(job.chunks)
+            for index, job in enumerate(jobs):
                 if sql.mark_embedded(
                     conn,
                     entry_id=job.claim.id,
@@ -375,16 +376,10 @@ class Worker:
                     model=self.embedder.model_id,
                     now=now,
                 ):
-                    vector_store.upsert_entry_vectors(
-                        conn,
-                        entry_id=job.claim.id,
-                        revision=job.claim.revision,
-                        model=self.embedder.model_id,
-                        chunks=job.chunks,
-                        matrix=part,
-                    )
+                    planned.write(conn, index, Item(job.claim.id, job.claim.revision, job.chunks))
                     done.append(job.claim.id)
                     self._lags.append(max(0.0, now - job.claim.queued_at))
+            planned.remember(conn)
         self.stats.succeeded += len(done)
         if done:
             self.signals.vectors.announce()

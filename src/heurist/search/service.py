@@ -20,9 +20,9 @@ from heurist.db.engine import Database
 from heurist.db.schema import entries
 from heurist.db.visibility import visible
 from heurist.domain.vocabulary import Fusion, Kind, SearchMode
-from heurist.embedding.base import Embedder
+from heurist.errors import InvalidInput
 from heurist.index import vectors as vector_store
-from heurist.index.faiss_index import VectorIndex
+from heurist.index.serving import Serving, ServingIndex
 from heurist.search.budget import TermCounts
 from heurist.search.fusion import Candidate, fuse
 from heurist.search.keyword import Filters, keyword_search, keyword_snippets
@@ -74,8 +74,7 @@ class SearchService:
     def __init__(
         self,
         db: Database,
-        embedder: Embedder,
-        index: VectorIndex,
+        serving: ServingIndex,
         *,
         cache_size: int,
         fusion: str = DEFAULT_FUSION,
@@ -83,8 +82,9 @@ class SearchService:
         if not Fusion.has(fusion):
             raise ValueError(f"unknown fusion {fusion!r}; expected one of {Fusion.listing()}")
         self.db = db
-        self.embedder = embedder
-        self.index = index
+        # The serving model's index and query embedder, read once per search (a model
+        # change swaps both at once).
+        self.serving = serving
         self.cache = QueryCache(cache_size)
         self.term_counts = TermCounts()
         self.fusion = fusion
@@ -103,6 +103,9 @@ class SearchService:
         limit: int,
         fusion: str | None = None,
     ) -> dict[str, Any]:
+        if not query.strip():
+            # The model embeds no blank text: a whitespace query is the caller's mistake.
+            raise InvalidInput("q must not be blank (whitespace only)", field="q")
         notes: list[str] = []
         lists: dict[str, list[Candidate]] = {}
         depth = max(limit, CANDIDATES) if mode == SearchMode.HYBRID else limit
@@ -149,10 +152,11 @@ class SearchService:
         ]
 
     def _semantic(self, query: str, filters: Filters, depth: int) -> list[Candidate] | None:
-        vec = self.query_vector(query)
+        serving = self.serving.current
+        vec = self.query_vector(query, serving)
         if vec is None:
             return None
-        hits = self.index.search(
+        hits = serving.index.search(
             vec,
             depth,
             kinds=[filters.kind] if filters.kind else None,
@@ -171,15 +175,18 @@ class SearchService:
             for i, h in enumerate(hits)
         ]
 
-    def query_vector(self, query: str) -> np.ndarray | None:
-        """The query's embedding, from the LRU cache or one model call; None if not loaded."""
-        key = query.strip()
+    def query_vector(self, query: str, serving: Serving | None = None) -> np.ndarray | None:
+        """The query's embedding by the serving model, from the LRU cache or one model call;
+        None if the model is not loaded."""
+        serving = serving or self.serving.current
+        text = query.strip()
+        key = f"{serving.model}\x00{text}"
         cached = self.cache.get(key)
         if cached is not None:
             return cached
-        if not self.embedder.loaded:
+        if not serving.embedder.loaded:
             return None
-        vec = self.embedder.embed([key])[0]
+        vec = serving.embedder.embed([text])[0]
         self.cache.put(key, vec)
         return vec
 

@@ -32,6 +32,9 @@ from heurist.store.categories import exists as category_exists
 from heurist.store.idempotency import IdempotencyKey, IdempotentWrite
 from heurist.store.ids import new_id
 
+# The largest sequence number both backends store (a signed 64-bit integer).
+SEQ_MAX = 2**63 - 1
+
 
 class EntryStore:
     def __init__(self, db: Database, *, work: Signal | None = None) -> None:
@@ -236,6 +239,9 @@ def decode_cursor(cursor: str | None) -> int:
         prefix, value = raw.split(":", 1)
         if prefix != "seq":
             raise ValueError(prefix)
-        return int(value)
+        seq = int(value)
+        if not 0 <= seq <= SEQ_MAX:
+            raise ValueError(value)
+        return seq
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput("cursor is not one this API returned", field="cursor") from exc

@@ -1,7 +1,8 @@
 """Errors of import and export.
 
 InvalidInput (heurist.errors)
-└── InvalidRecord           a line of the file breaks a rule; names the line and field
+├── InvalidRecord           a line of the file breaks a rule; names the line and field
+└── DeletionRefused         a replace would delete more than it keeps, or brings nothing
 QueueError (heurist.errors)
 └── CoordinationError       the running server's queue could not be held for an import
     ├── OperatorPaused      an operator paused the queue: a drain could never finish
@@ -20,6 +21,10 @@ class InvalidRecord(InvalidInput):
         prefix = f"{where}: {field}: " if field else f"{where}: "
         super().__init__(prefix + message, field=field, details={"where": where, "field": field})
         self.where = where
+
+
+class DeletionRefused(InvalidInput):
+    code = "deletion_refused"
 
 
 class CoordinationError(QueueError):

@@ -8,20 +8,23 @@ from pathlib import Path
 from typing import Any
 
 from heurist.transfer.errors import InvalidRecord
+from heurist.transfer.text import decode
 
 
 def read_jsonl(path: Path) -> list[tuple[str, Any]]:
     """Every non-blank line as (where, parsed object); bad JSON names its line."""
     items: list[tuple[str, Any]] = []
-    with path.open(encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"line {number}"
-            try:
-                items.append((where, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise InvalidRecord(where, None, f"not valid JSON: {exc.msg}") from exc
+    # Lines end at \n only: JSON escapes every other line break inside a string.
+    for number, line in enumerate(decode(path.read_bytes()).split("\n"), start=1):
+        if not line.strip():
+            continue
+        where = f"line {number}"
+        try:
+            items.append((where, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise InvalidRecord(where, None, f"not valid JSON: {exc.msg}") from exc
+        except RecursionError as exc:
+            raise InvalidRecord(where, None, "JSON nested too deeply") from exc
     return items
 
 

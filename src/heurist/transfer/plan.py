@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from heurist.domain.vocabulary import ImportMode, RecordKind
-from heurist.transfer.errors import InvalidRecord
+from heurist.transfer.errors import DeletionRefused, InvalidRecord
 from heurist.transfer.records import CategoryRecord, EntryRecord, parse_record
+from heurist.transfer.vectors import ImportedVectors
 
 Progress = Callable[[int], None]
 
@@ -23,6 +24,9 @@ Progress = Callable[[int], None]
 class ImportPlan:
     categories: list[CategoryRecord] = field(default_factory=list)
     entries: list[EntryRecord] = field(default_factory=list)
+    # The serving model's vectors carried by the file (export --with-vectors), and the model.
+    vectors: list[ImportedVectors] = field(default_factory=list)
+    vectors_model: str | None = None
 
     def count(self, kind: str) -> int:
         if kind == RecordKind.CATEGORY:
@@ -78,3 +82,32 @@ def check_against_store(
             raise InvalidRecord(
                 entry.where, "id", f"id '{entry.id}' is a {held} in the store, not a {entry.kind}"
             )
+
+
+def check_replace(
+    plan: ImportPlan,
+    *,
+    store_categories: set[str],
+    store_ids: set[str],
+    allow_delete: bool,
+) -> None:
+    """A replace that brings no records, or deletes more of the store than it keeps, is
+    most likely a mistake (an empty or truncated file): refused unless confirmed."""
+    if allow_delete:
+        return
+    file_ids = {e.id for e in plan.entries if e.id is not None}
+    file_codes = {c.code for c in plan.categories}
+    gone = len(store_ids - file_ids)
+    kept = len(store_ids & file_ids)
+    codes_gone = len(store_categories - file_codes)
+    empty = not plan.entries and not plan.categories
+    if not empty and gone <= kept and codes_gone <= len(store_categories & file_codes):
+        return
+    why = "the file holds no records" if empty else "it would delete more than it keeps"
+    raise DeletionRefused(
+        f"refused: {why}. This replace would delete {gone} of {len(store_ids)} entries and "
+        f"{codes_gone} of {len(store_categories)} categories (keeping {kept} entries). "
+        "Check the file; pass --allow-delete to confirm",
+        field="mode",
+        details={"entries_deleted": gone, "entries_kept": kept, "categories_deleted": codes_gone},
+    )

@@ -8,6 +8,7 @@ Queue state is never read from a file: imported rows are always ``pending``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from heurist import limits
+from heurist.clock import TIMESTAMP_MAX, TIMESTAMP_MIN, in_range, iso
 from heurist.domain.kinds import CATEGORY_FIELDS, SPECS
 from heurist.domain.models import CategoryCreate
 from heurist.domain.rules import check_rules
@@ -46,6 +48,8 @@ IGNORED = frozenset(
         "last_error",
         "content_hash",
         "counts",
+        # Vectors of a backup (export --with-vectors): read by heurist.transfer.vectors.
+        "vectors",
     )
 )
 # Ids are used in URL paths: keep them to a safe alphabet.
@@ -130,19 +134,45 @@ def _entry_id(value: Any, where: str) -> str | None:
 
 
 def _timestamp(value: Any, where: str, field: str) -> float | None:
-    """ISO 8601 (as exported) or epoch seconds; absent means 'now' at write time."""
+    """ISO 8601 (as exported) or epoch seconds, within the range heurist stores; absent
+    means 'now' at write time."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise InvalidRecord(where, field, "must be an ISO 8601 time or epoch seconds")
-    if isinstance(value, int | float):
-        return float(value)
     if isinstance(value, str):
+        ts = _parse_iso(value, where, field)
+    else:
         try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise InvalidRecord(where, field, f"not an ISO 8601 time: {value[:40]!r}") from exc
-        if parsed.tzinfo is None:
-            raise InvalidRecord(where, field, "needs a time zone (e.g. a trailing Z)")
+            ts = float(value)
+        except OverflowError:  # an integer beyond any float
+            ts = math.inf
+    if not in_range(ts):
+        raise InvalidRecord(where, field, f"{_shown(value)} is out of range; {RANGE}")
+    return ts
+
+
+RANGE = (
+    f"a time must lie between {iso(TIMESTAMP_MIN)} and {iso(TIMESTAMP_MAX)} "
+    f"(epoch seconds {TIMESTAMP_MIN:.0f} to {TIMESTAMP_MAX:.0f})"
+)
+
+
+def _parse_iso(value: str, where: str, field: str) -> float:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidRecord(where, field, f"not an ISO 8601 time: {value[:40]!r}") from exc
+    if parsed.tzinfo is None:
+        raise InvalidRecord(where, field, "needs a time zone (e.g. a trailing Z)")
+    try:
         return parsed.timestamp()
-    raise InvalidRecord(where, field, "must be an ISO 8601 time or epoch seconds")
+    except (OverflowError, ValueError):  # year 1 with a positive offset, and the like
+        return -math.inf
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text[:40]

@@ -14,13 +14,22 @@ from sqlalchemy import select
 from heurist.db.engine import Database
 from heurist.db.schema import entries
 from heurist.db.visibility import visible
-from heurist.domain.vocabulary import RecordKind
+from heurist.domain.vocabulary import ImportMode, RecordKind
+from heurist.errors import InvalidInput
+from heurist.queue import sql
 from heurist.settings import Settings
+from heurist.transfer import vectors as backup
 from heurist.transfer.coordination import QueueCoordinator
 from heurist.transfer.exporter import export_records
 from heurist.transfer.files import read_items, write_records
 from heurist.transfer.importer import ImportResult, visible_categories, write_plan
-from heurist.transfer.plan import ImportPlan, Progress, build_plan, check_against_store
+from heurist.transfer.plan import (
+    ImportPlan,
+    Progress,
+    build_plan,
+    check_against_store,
+    check_replace,
+)
 from heurist.transfer.staging import Checkpoint
 
 # Called with the number of records in a phase before it starts ("validate", "write").
@@ -31,6 +40,8 @@ PhaseStart = Callable[[str, int], None]
 class ImportOutcome:
     result: ImportResult
     coordinated: bool
+    # Entries stored with the vectors the file carried: embedded at once, no model call.
+    restored: int = 0
 
 
 def validate_file(
@@ -38,10 +49,12 @@ def validate_file(
     path: Path,
     *,
     mode: str,
+    allow_delete: bool = False,
     on_phase: PhaseStart | None = None,
     progress: Progress | None = None,
 ) -> ImportPlan:
-    """Every record checked against the rules and the store; raises on the first bad one."""
+    """Every record checked against the rules and the store; raises on the first bad one.
+    A replace that would delete more than it keeps needs ``allow_delete``."""
     items = read_items(path)
     if on_phase is not None:
         on_phase("validate", len(items))
@@ -52,7 +65,16 @@ def validate_file(
             r.id: r.kind
             for r in conn.execute(select(entries.c.id, entries.c.kind).where(visible(entries)))
         }
+        model = sql.read_serving(conn).model
+        dim = None if model is None else backup.store_dimension(conn, model)
     check_against_store(plan, store_categories=store_categories, store_kinds=kinds, mode=mode)
+    if mode == ImportMode.REPLACE:
+        check_replace(
+            plan, store_categories=store_categories, store_ids=set(kinds), allow_delete=allow_delete
+        )
+    carried = backup.zip_items(path) if path.suffix.lower() == ".zip" else items
+    plan.vectors = backup.collect(carried, model=model, dim=dim)
+    plan.vectors_model = model
     return plan
 
 
@@ -72,11 +94,9 @@ def import_plan(
     checkpoint = stdin_checkpoint if settings.import_checkpoints else None
     try:
         if not coordinator.server_running():
-            result = _write(db, plan, mode, on_phase, progress, checkpoint)
-            return ImportOutcome(result, coordinated=False)
+            return _write(db, plan, mode, on_phase, progress, checkpoint, coordinated=False)
         with coordinator.hold(force=force_while_paused, drain_timeout=drain_timeout):
-            result = _write(db, plan, mode, on_phase, progress, checkpoint)
-        return ImportOutcome(result, coordinated=True)
+            return _write(db, plan, mode, on_phase, progress, checkpoint, coordinated=True)
     finally:
         coordinator.close()
 
@@ -88,10 +108,16 @@ def _write(
     on_phase: PhaseStart | None,
     progress: Progress | None,
     checkpoint: Checkpoint | None,
-) -> ImportResult:
+    *,
+    coordinated: bool,
+) -> ImportOutcome:
     if on_phase is not None:
         on_phase("write", len(plan.entries))
-    return write_plan(db, plan, mode=mode, progress=progress, checkpoint=checkpoint)
+    result = write_plan(db, plan, mode=mode, progress=progress, checkpoint=checkpoint)
+    restored = 0
+    if plan.vectors and plan.vectors_model is not None:
+        restored = backup.write_vectors(db, plan.vectors, model=plan.vectors_model)
+    return ImportOutcome(result, coordinated=coordinated, restored=restored)
 
 
 def stdin_checkpoint(step: str) -> None:
@@ -102,10 +128,23 @@ def stdin_checkpoint(step: str) -> None:
     sys.stdin.readline()
 
 
-def export_file(db: Database, path: Path) -> dict[str, int]:
-    """Write the whole store to ``path``; answers the count of records per kind."""
+def export_file(db: Database, path: Path, *, with_vectors: bool = False) -> dict[str, int]:
+    """Write the whole store to ``path``; answers the count of records per kind.
+
+    ``with_vectors``: each entry's current vectors go along (``.jsonl`` and ``.zip``)."""
     records = export_records(db)
-    write_records(path, records)
+    if with_vectors:
+        if path.suffix.lower() not in (".jsonl", ".zip"):
+            raise InvalidInput(
+                f"{path.name}: --with-vectors writes .jsonl or .zip, not {path.suffix}",
+                field="file",
+            )
+        backup.attach(db, records)
+    if with_vectors and path.suffix.lower() == ".zip":
+        write_records(path, backup.without_vectors(records))
+        backup.append_to_zip(path, records)
+    else:
+        write_records(path, records)
     counts: dict[str, Any] = dict.fromkeys(RecordKind, 0)
     for record in records:
         counts[record["kind"]] += 1

@@ -6,12 +6,15 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from heurist.api.deps import RuntimeDep
+from heurist.api.drain_wait import DrainWaiters
+from heurist.api.errors import documented
 from heurist.clock import iso
+from heurist.domain.fields import EntryId
 from heurist.domain.vocabulary import Kind
 from heurist.queue.registry import fleet
 
@@ -20,7 +23,7 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 
 class RetryFailed(BaseModel):
     kind: Kind | None = None
-    ids: list[str] | None = Field(default=None, max_length=10_000)
+    ids: list[EntryId] | None = Field(default=None, max_length=10_000)
 
 
 @router.get("/queue/status")
@@ -32,7 +35,13 @@ def queue_status(rt: RuntimeDep) -> dict[str, Any]:
         "queue": rt.queue.counts(),
         "oldest_pending_age_seconds": rt.queue.oldest_pending_age(),
         "workers": _workers(rt),
+        "embedding_cache": _cache(rt),
     }
+
+
+def _cache(rt: RuntimeDep) -> dict[str, int]:
+    """This process's workers' cache lookups: chunks found (no model call) and embedded."""
+    return rt.pool.signals.cache.snapshot() if rt.pool is not None else {"hits": 0, "misses": 0}
 
 
 WORKER_FIELDS = (
@@ -87,9 +96,14 @@ def resume(rt: RuntimeDep) -> dict[str, Any]:
     return rt.queue.resume()
 
 
-@router.post("/queue/drain")
-async def drain(rt: RuntimeDep, timeout: float = Query(60.0, ge=0, le=3600)) -> dict[str, Any]:
-    return await run_in_threadpool(rt.queue.drain, timeout)
+@router.post("/queue/drain", responses=documented(409, 429))
+async def drain(
+    request: Request, rt: RuntimeDep, timeout: float = Query(60.0, ge=0, le=3600)
+) -> dict[str, Any]:
+    """Wait until nothing is pending or processing (without holding a server thread);
+    409 while paused, 429 when too many drains wait already."""
+    waiters: DrainWaiters = request.app.state.drain_waiters
+    return await waiters.drain(rt.queue, timeout)
 
 
 @router.post("/queue/retry-failed")
@@ -114,5 +128,29 @@ def failed(rt: RuntimeDep, limit: int = Query(100, ge=1, le=1000)) -> dict[str, 
 
 @router.post("/index/rebuild")
 async def rebuild_index(rt: RuntimeDep) -> dict[str, Any]:
-    loaded = await run_in_threadpool(rt.index_sync.rebuild)
+    loaded = await run_in_threadpool(rt.serving.rebuild)
     return {"status": "rebuilt", "vectors": loaded}
+
+
+class PruneModel(BaseModel):
+    model: str = Field(min_length=1, max_length=200)
+
+
+@router.get("/index/status")
+def index_status(rt: RuntimeDep) -> dict[str, Any]:
+    """The serving model, a model change in progress, and what each model holds."""
+    status = rt.migration.status()
+    status["switched_at"] = iso(status["switched_at"])
+    if status["migration"] is not None:
+        status["migration"]["started_at"] = iso(status["migration"]["started_at"])
+    current = rt.serving.current
+    status["index"] = {"model": current.model, "vectors": len(current.index)}
+    status |= rt.migration.inventory()
+    status["embedding_cache"] = _cache(rt)
+    return status
+
+
+@router.post("/index/prune-model")
+def prune_model(rt: RuntimeDep, body: PruneModel) -> dict[str, Any]:
+    """Delete a model's vectors (409 for the serving model or a migration's target)."""
+    return rt.migration.prune(body.model)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from heurist import limits
 from heurist.api.deps import RuntimeDep
+from heurist.api.errors import documented
 from heurist.api.idempotency import IdempotencyDep
 from heurist.domain.kinds import SPECS, KindSpec
 from heurist.domain.rules import refuse_cleared
@@ -64,9 +65,12 @@ def entry_router(spec: KindSpec) -> APIRouter:
 
     router.add_api_route("", create, methods=["POST"], status_code=201)
     router.add_api_route("", list_, methods=["GET"])
-    router.add_api_route("/{entry_id}", read, methods=["GET"])
-    router.add_api_route("/{entry_id}", change, methods=["PATCH"])
-    router.add_api_route("/{entry_id}", remove, methods=["DELETE"], status_code=204)
+    missing = documented(404)
+    router.add_api_route("/{entry_id}", read, methods=["GET"], responses=missing)
+    router.add_api_route("/{entry_id}", change, methods=["PATCH"], responses=missing)
+    router.add_api_route(
+        "/{entry_id}", remove, methods=["DELETE"], status_code=204, responses=missing
+    )
     return router
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from heurist import limits
 from heurist.api.deps import RuntimeDep
+from heurist.domain.fields import SearchQuery
 from heurist.domain.vocabulary import Fusion, Kind, SearchMode, Section
 from heurist.search.keyword import Filters
 
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/api/v1", tags=["search"])
 @router.get("/search")
 def search(
     rt: RuntimeDep,
-    q: str = Query(min_length=1, max_length=limits.SEARCH_QUERY_MAX),
+    q: Annotated[SearchQuery, Query()],
     mode: SearchMode = SearchMode.HYBRID,
     category: str | None = Query(None, max_length=limits.CATEGORY_CODE_MAX),
     kind: Kind | None = None,

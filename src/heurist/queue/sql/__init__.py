@@ -11,7 +11,7 @@ The status column of ``entries`` is the queue; there is no broker::
      (attempts left: after a backoff)
 
     requeued (a write or an import, from any state), retry_failed (from failed) and
-    requeue_model_change (from embedded) go back to pending with fresh attempts.
+    requeue_for_model (from embedded) go back to pending with fresh attempts.
 
 Transitions, one function each:
 
@@ -28,8 +28,8 @@ Transitions, one function each:
   ``release_instance``
   (a crashed or stopping process's rows), ``requeue_stale`` (expired leases, on demand):
   processing -> pending.
-- ``retry_failed``: failed -> pending; ``requeue_model_change``: embedded by another model ->
-  pending, at low priority. Both with fresh attempts, like ``requeued``.
+- ``retry_failed``: failed -> pending; ``requeue_for_model``: embedded without current
+  vectors of a model being back-filled -> pending, at low priority. Both with fresh attempts, like ``requeued``.
 
 Every way back to ``pending`` with fresh attempts uses ``REQUEUED`` (attempts 0, no error,
 due at once, no holder); every way out of ``processing`` drops the claim (``_DROP_CLAIM``).
@@ -42,11 +42,22 @@ registry's rows.
 Each function is one statement and says why it is safe when many workers in many processes
 run it at once. Times are epoch seconds passed in by the caller, so tests can move the clock.
 
-The statements live in four modules, all re-exported here (callers write ``sql.claim``):
+The statements live in five modules, all re-exported here (callers write ``sql.claim``):
 ``transitions`` (the state machine), ``pause`` (the ``queue_control`` row), ``reads``
-(counts and lists) and ``workers`` (the worker registry).
+(counts and lists), ``workers`` (the worker registry) and ``models`` (the serving model
+and the switch of a model change).
 """
 
+from heurist.queue.sql.models import (
+    ServingRow,
+    adopt_model,
+    cancel_target,
+    migration_progress,
+    read_serving,
+    set_target,
+    switch_ready,
+    switch_serving,
+)
 from heurist.queue.sql.pause import PauseFlag, read_pause, set_import_pause, set_operator_pause
 from heurist.queue.sql.reads import (
     depth_by_status,
@@ -63,10 +74,11 @@ from heurist.queue.sql.transitions import (
     heartbeat,
     mark_embedded,
     mark_failed_attempt,
+    mark_restored,
     release,
     release_held,
     release_instance,
-    requeue_model_change,
+    requeue_for_model,
     requeue_stale,
     requeued,
     retry_failed,
@@ -78,6 +90,9 @@ __all__ = [
     "REQUEUED",
     "Claimed",
     "PauseFlag",
+    "ServingRow",
+    "adopt_model",
+    "cancel_target",
     "claim",
     "depth_by_status",
     "failed_entries",
@@ -86,18 +101,24 @@ __all__ = [
     "list_workers",
     "mark_embedded",
     "mark_failed_attempt",
+    "mark_restored",
+    "migration_progress",
     "oldest_pending_queued_at",
     "prune_workers",
     "read_pause",
+    "read_serving",
     "release",
     "release_held",
     "release_instance",
     "report_workers",
-    "requeue_model_change",
+    "requeue_for_model",
     "requeue_stale",
     "requeued",
     "retry_failed",
     "set_import_pause",
     "set_operator_pause",
+    "set_target",
     "status_counts",
+    "switch_ready",
+    "switch_serving",
 ]

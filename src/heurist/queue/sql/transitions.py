@@ -168,6 +168,27 @@ def mark_embedded(
     return int(result.rowcount) == 1
 
 
+def mark_restored(
+    conn: Connection, *, entry_id: str, revision: int, model: str, now: float
+) -> bool:
+    """An imported entry whose vectors came with the file: ``pending`` -> ``embedded``.
+
+    Guarded by the revision the import wrote and by no holder: a worker that claimed the
+    row meanwhile completes it itself (from the cache, which the restore filled first),
+    and an edit made meanwhile has another revision.
+    """
+    result = conn.execute(
+        text(
+            """UPDATE entries SET embedding_status = 'embedded', embedded_revision = :revision,
+            embedded_model = :model, embedded_at = :now, last_error = NULL
+            WHERE id = :id AND revision = :revision AND embedding_status = 'pending'
+                AND claimed_by IS NULL"""
+        ),
+        {"id": entry_id, "revision": revision, "model": model, "now": now},
+    )
+    return int(result.rowcount) == 1
+
+
 def mark_failed_attempt(
     conn: Connection,
     *,
@@ -295,12 +316,18 @@ def retry_failed(
     return int(conn.execute(stmt, params).rowcount)
 
 
-def requeue_model_change(conn: Connection, *, model: str, priority: int, now: float) -> int:
-    """Entries embedded by another model go back to the queue, behind interactive work."""
+def requeue_for_model(conn: Connection, *, model: str, priority: int, now: float) -> int:
+    """Embedded entries without current vectors of ``model`` go back to the queue, behind
+    interactive work: the back-fill of a model change. Idempotent (an entry back-filled
+    already has its vectors and is not matched), so every start and every migration step
+    may run it. Rows ``processing`` are left to their holder.
+    """
     result = conn.execute(
         text(
             f"""UPDATE entries SET {_REQUEUE}, priority = :priority, queued_at = :now
-            WHERE embedding_status = 'embedded' AND embedded_model <> :model"""
+            WHERE embedding_status = 'embedded' AND NOT EXISTS (
+                SELECT 1 FROM vectors v WHERE v.entry_id = entries.id AND v.model = :model
+                    AND v.chunk_index = 0 AND v.revision = entries.revision)"""
         ),
         {**REQUEUED, "model": model, "priority": priority, "now": now},
     )

@@ -59,6 +59,7 @@ export async function call(method, path, body) {
 
 export const api = {
   status: () => call("GET", "/admin/queue/status"),
+  indexStatus: () => call("GET", "/admin/index/status"),
   failed: (limit = 100) => call("GET", `/admin/queue/failed?limit=${limit}`),
   pause: () => call("POST", "/admin/queue/pause"),
   resume: () => call("POST", "/admin/queue/resume"),

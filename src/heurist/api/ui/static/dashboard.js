@@ -152,6 +152,21 @@ function renderCharts() {
   $("throughput").textContent = `${avg.toFixed(1)} /s (last 10 s)`;
 }
 
+function renderModel(index) {
+  $("serving-model").textContent = index.serving_model || "–";
+  const migration = index.migration;
+  $("migration").hidden = !migration;
+  if (!migration) return;
+  const { done, total } = migration;
+  $("migration-models").textContent = `${migration.from} → ${migration.to}`;
+  const bar = $("migration-progress");
+  bar.max = Math.max(total, 1);
+  bar.value = done;
+  $("migration-count").textContent = `${done} / ${total}`;
+  $("migration-eta").textContent = migration.eta_seconds === null || migration.eta_seconds === undefined
+    ? "estimating…" : `about ${formatAge(migration.eta_seconds)} left`;
+}
+
 // ---- the refresh loop ----------------------------------------------------------------
 
 function setConnection(message) {
@@ -161,9 +176,12 @@ function setConnection(message) {
 
 async function refresh() {
   try {
-    const [status, failed] = await Promise.all([api.status(), api.failed()]);
+    const [status, failed, index] = await Promise.all([
+      api.status(), api.failed(), api.indexStatus(),
+    ]);
     if (!running) return;
     renderQueue(status);
+    renderModel(index);
     renderWorkers(status.workers || []);
     renderFailed(failed);
     addSample(status);
