@@ -22,13 +22,19 @@ from sqlalchemy import func, select
 from heurist.db.engine import Database
 from heurist.db.schema import imports
 from heurist.runtime import Runtime
-from heurist.transfer.staging import BATCH, staged_count
+from heurist.transfer.staging import batch_size, staged_count
 from tests.e2e.test_import_cli import HEURIST, cli_env, entry_count, run_cli, status
 from tests.support.server import LiveServer
 from tests.support.transfer_data import CATEGORIES, ENTRIES, bulk_file, write_jsonl
 from tests.support.wait import wait_for
 
-N = 2 * BATCH + 500  # three batches of entries
+
+def sizes(server: LiveServer) -> tuple[int, int]:
+    """(rows per staging batch on this backend, rows imported: three batches' worth)."""
+    batch = batch_size(server.runtime.db)
+    return batch, 2 * batch + batch // 2
+
+
 PREFIX = "import checkpoint: "
 
 
@@ -107,8 +113,8 @@ def visible(server: LiveServer) -> tuple[int, int]:
     ("step", "published"),
     [
         ("staging", False),
-        (f"staged entries {BATCH}", False),
-        (f"staged entries {N}", False),
+        ("staged entries FIRST", False),  # after the first batch
+        ("staged entries ALL", False),  # after the last
         ("publishing", False),  # inside the publish transaction, before its commit
         ("published", True),  # committed; its rows not yet settled
         ("settled", True),
@@ -122,9 +128,10 @@ def test_an_import_killed_at_any_step_leaves_none_or_all_of_its_rows(
     published: bool,
 ) -> None:
     server = server_factory(num_embedding_workers=1, import_pause_lease_seconds=2.0)
+    batch, N = sizes(server)
     importer = Importer(server, bulk_file(tmp_path / "big.jsonl", N))
     try:
-        importer.advance_to(step)
+        importer.advance_to(step.replace("FIRST", str(batch)).replace("ALL", str(N)))
         importer.kill()
     finally:
         importer.close()
@@ -148,13 +155,14 @@ def test_the_next_import_removes_a_killed_imports_rows(
     server_factory: Callable[..., LiveServer], tmp_path: Path
 ) -> None:
     server = server_factory(num_embedding_workers=1, import_pause_lease_seconds=2.0)
+    batch, N = sizes(server)
     importer = Importer(server, bulk_file(tmp_path / "big.jsonl", N))
     try:
-        importer.advance_to(f"staged entries {2 * BATCH}")
+        importer.advance_to(f"staged entries {2 * batch}")
         importer.kill()
     finally:
         importer.close()
-    assert leftovers(server.runtime.db) == (2 * BATCH + 1, 1)  # its entries and category
+    assert leftovers(server.runtime.db) == (2 * batch + 1, 1)  # its entries and category
     wait_for(lambda: not status(server)["paused"], timeout=60, message="the pause never lapsed")
     done = run_cli(server, "import", str(write_jsonl(tmp_path / "s.jsonl", CATEGORIES + ENTRIES)))
     assert done.returncode == 0, done.stderr
@@ -167,9 +175,10 @@ def test_interactive_writes_go_on_while_an_import_is_staged(
 ) -> None:
     server = server_factory(num_embedding_workers=1)
     server.client.post("/api/v1/categories", json={"code": "py", "name": "Py"}).raise_for_status()
+    batch, N = sizes(server)
     importer = Importer(server, bulk_file(tmp_path / "big.jsonl", N))
     try:
-        importer.advance_to(f"staged entries {2 * BATCH}")
+        importer.advance_to(f"staged entries {2 * batch}")
         # Half the import is in the tables, invisible; the database is not held.
         for i in range(5):
             created = server.client.post(

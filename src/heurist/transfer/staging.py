@@ -5,7 +5,7 @@ An import does not hold the database's write lock for its whole write (on SQLite
 
 1. :meth:`StagedImport.begin` records the import in ``imports`` with a lease;
 2. :meth:`StagedImport.stage` inserts its new categories and entries in batches of
-   ``BATCH`` rows, each batch its own short write transaction, every row marked with the
+   :func:`batch_size` rows, each batch its own short write transaction, every row marked with the
    import's id in ``import_id``. Such rows are invisible: every read, search, count and
    queue claim keeps to ``heurist.db.visibility``, so interactive writes run between the
    batches and nobody sees a half-written import;
@@ -48,23 +48,23 @@ from heurist.errors import StoreError
 
 log = logging.getLogger(__name__)
 
-# Rows per staging transaction: on SQLite, an interactive write waits at most one batch
-# (~10 ms on an idle machine, ~50 ms on a loaded one).
-BATCH = 250
+# Rows per staging transaction. On SQLite an interactive write waits for at most one batch
+# to commit (~5 ms on an idle machine, ~30 ms on a loaded one), so batches are small; on
+# PostgreSQL it waits for none (row locks), so they are larger.
+SQLITE_BATCH = 100
+PG_BATCH = 500
 # After each batch on SQLite the importer lets go of the write lock this long, so writers
 # polling for it (``heurist.db.engine``) get in before its next batch.
 YIELD_SECONDS = 0.005
 # An import renews its lease with every batch; one that made no progress this long is dead.
 LEASE_SECONDS = 120.0
-# What every reader of categories and entries adds, in SQL and in SQLAlchemy Core.
-VISIBLE = "import_id IS NULL"
 # Every table rows are staged into, dependents first (entries refer to categories): the
 # publish and the clean-up of a dead import go through these. A new kind of staged row
 # (vectors for ``import --with-vectors``) adds its table here, with an ``import_id`` column.
 STAGED_TABLES = (entries, categories)
 
-# Called with the name of each step an import reaches ("staging", "staged 1000", ...,
-# "publishing" inside the publish transaction before its commit, "published").
+# Called with the name of each step an import reaches: "staging", "staged entries 250", ...,
+# "publishing" (inside the publish transaction, before its commit), "published", "settled".
 Checkpoint = Callable[[str], None]
 T = TypeVar("T")
 
@@ -121,9 +121,9 @@ class StagedImport:
         *,
         progress: Callable[[int], None] | None = None,
     ) -> int:
-        """Insert ``rows`` into ``table``, invisible, ``BATCH`` rows per transaction."""
+        """Insert ``rows`` into ``table``, invisible, :func:`batch_size` rows per transaction."""
         done = 0
-        for part in batches(rows):
+        for part in batches(rows, batch_size(self.db)):
             with self.db.write() as conn:
                 self._renew(conn)
                 conn.execute(insert(table), [{**row, "import_id": self.id} for row in part])
@@ -155,12 +155,13 @@ class StagedImport:
             key = next(iter(table.primary_key.columns))
             while True:
                 with self.db.write() as conn:
-                    self._renew(conn)
-                    ids = _ids(conn, table, self.id)
+                    if not self._renewed(conn):
+                        return  # another process settled it meanwhile
+                    ids = _ids(conn, table, self.id, batch_size(self.db))
                     if ids:
                         conn.execute(update(table).where(key.in_(ids)).values(import_id=None))
                 self._breathe()
-                if len(ids) < BATCH:
+                if len(ids) < batch_size(self.db):
                     break
         with self.db.write() as conn:
             conn.execute(delete(imports).where(imports.c.id == self.id))
@@ -185,15 +186,19 @@ class StagedImport:
                 raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
         time.sleep(YIELD_SECONDS)
 
-    def _renew(self, conn: Connection) -> None:
-        """Extend the lease; the import's row missing means it was declared dead."""
+    def _renewed(self, conn: Connection) -> bool:
+        """Extend the lease; False when the import's row is gone."""
         renewed = conn.execute(
             update(imports)
             .where(imports.c.id == self.id)
             .values(lease_expires_at=now() + self.lease_seconds)
             .returning(imports.c.id)
         ).first()
-        if renewed is None:
+        return renewed is not None
+
+    def _renew(self, conn: Connection) -> None:
+        """Extend the lease; the import's row missing means it was declared dead."""
+        if not self._renewed(conn):
             raise ImportAbandoned(
                 "the import was declared dead (it made no progress within its lease) and its "
                 "staged rows were removed: nothing was imported; run it again"
@@ -266,17 +271,17 @@ def _remove(db: Database, import_id: str) -> None:
         key = next(iter(table.primary_key.columns))
         while True:
             with db.write() as conn:
-                victims = _ids(conn, table, import_id)
+                victims = _ids(conn, table, import_id, batch_size(db))
                 if victims:
                     conn.execute(delete(table).where(key.in_(victims)))
-            if len(victims) < BATCH:
+            if len(victims) < batch_size(db):
                 break
 
 
-def _ids(conn: Connection, table: Table, import_id: str) -> list[Any]:
-    """Up to BATCH primary keys of the import's rows in ``table`` (the partial index)."""
+def _ids(conn: Connection, table: Table, import_id: str, limit: int) -> list[Any]:
+    """Up to ``limit`` primary keys of the import's rows in ``table`` (the partial index)."""
     key = next(iter(table.primary_key.columns))
-    stmt = select(key).where(table.c.import_id == import_id).limit(BATCH)
+    stmt = select(key).where(table.c.import_id == import_id).limit(limit)
     return list(conn.execute(stmt).scalars())
 
 
@@ -292,6 +297,10 @@ def staged_count(conn: Connection) -> int:
     )
 
 
-def batches(rows: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(rows), BATCH):
-        yield rows[start : start + BATCH]
+def batch_size(db: Database) -> int:
+    return SQLITE_BATCH if db.is_sqlite else PG_BATCH
+
+
+def batches(rows: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
