@@ -157,14 +157,24 @@ class StagedImport:
                 with self.db.write() as conn:
                     if not self._renewed(conn):
                         return  # another process settled it meanwhile
-                    ids = _ids(conn, table, self.id, batch_size(self.db))
+                    # Rows a worker is writing back are skipped, not waited for: a wait
+                    # in both directions would be a deadlock. They are taken next round.
+                    ids = _ids(conn, table, self.id, batch_size(self.db), skip_locked=True)
                     if ids:
                         conn.execute(update(table).where(key.in_(ids)).values(import_id=None))
                 self._breathe()
                 if len(ids) < batch_size(self.db):
-                    break
+                    if not self._marked(table):
+                        break
+                    time.sleep(YIELD_SECONDS)  # the rest is held by a write-back: brief
         with self.db.write() as conn:
             conn.execute(delete(imports).where(imports.c.id == self.id))
+
+    def _marked(self, table: Table) -> bool:
+        """Whether rows of ``table`` still carry this import's id (locked ones included)."""
+        with self.db.read() as conn:
+            stmt = select(table.c.import_id).where(table.c.import_id == self.id).limit(1)
+            return conn.execute(stmt).first() is not None
 
     def abandon(self) -> None:
         """Remove what this import staged (after an error); a failure only logs: the next
@@ -278,10 +288,21 @@ def _remove(db: Database, import_id: str) -> None:
                 break
 
 
-def _ids(conn: Connection, table: Table, import_id: str, limit: int) -> list[Any]:
-    """Up to ``limit`` primary keys of the import's rows in ``table`` (the partial index)."""
+def _ids(
+    conn: Connection, table: Table, import_id: str, limit: int, *, skip_locked: bool = False
+) -> list[Any]:
+    """Up to ``limit`` primary keys of the import's rows in ``table`` (the partial index),
+    locked in key order for the caller's update or delete (PostgreSQL; SQLite serializes
+    writers anyway).
+
+    Two processes may settle or remove one import at once (its importer and the next
+    start's clean-up): taking the row locks in one order makes the second wait for the
+    first instead of deadlocking with it. ``skip_locked`` passes over rows someone else
+    holds (a worker writing back a published row), for the caller to come back to."""
     key = next(iter(table.primary_key.columns))
-    stmt = select(key).where(table.c.import_id == import_id).limit(limit)
+    stmt = (
+        select(key).where(table.c.import_id == import_id).order_by(key).limit(limit)
+    ).with_for_update(skip_locked=skip_locked)
     return list(conn.execute(stmt).scalars())
 
 
