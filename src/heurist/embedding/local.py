@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from heurist.embedding.base import Embedder
+from heurist.embedding.chunking import TokenWindow
 from heurist.embedding.errors import PermanentEmbeddingError
 from heurist.errors import ConfigError
 from heurist.settings import DEFAULT_MODEL, Settings
@@ -122,6 +123,7 @@ class LocalEmbedder(Embedder):
         self.cache_dir = cache_dir or Path("./data/models")
         self._inner: Embedder | None = None
         self._runtime: str | None = None
+        self._window: TokenWindow | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalEmbedder:
@@ -137,6 +139,16 @@ class LocalEmbedder(Embedder):
     def runtime(self) -> str | None:
         """The runtime in use once loaded (``torch`` or ``onnx``), else None."""
         return self._runtime
+
+    def window(self) -> TokenWindow | None:
+        """The window from the model folder's own tokenizer (the same for both runtimes);
+        None for a model folder without a ``tokenizer.json``."""
+        path = self.model_dir / "tokenizer.json"
+        if self._window is None and path.exists():
+            from heurist.embedding.window import tokenizer_window
+
+            self._window = tokenizer_window(path, self.max_input_tokens)
+        return self._window
 
     def _torch(self) -> SentenceTransformerEmbedder:
         return SentenceTransformerEmbedder(
