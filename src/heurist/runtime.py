@@ -188,6 +188,7 @@ def _local_onnx_unpinned(settings: Settings) -> bool:
 def worker_config(settings: Settings) -> WorkerConfig:
     return WorkerConfig(
         batch_size=settings.worker_batch_size,
+        batch_tokens=settings.worker_batch_tokens,
         lease_seconds=settings.lease_seconds,
         heartbeat_interval=settings.resolved_heartbeat_interval,
         poll_interval=settings.worker_poll_interval,

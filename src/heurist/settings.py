@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     num_embedding_workers: Annotated[int, Field(ge=0, le=64)] = 2
     worker_poll_interval: Annotated[float, Field(gt=0, le=3600)] = 5.0
     worker_batch_size: Annotated[int, Field(ge=1, le=1024)] = 16
+    # Padded tokens per model call: a claim's chunks are sorted by length and cut by it.
+    worker_batch_tokens: Annotated[int, Field(ge=1, le=1_000_000)] = 4096
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
     lease_seconds: Annotated[float, Field(gt=0, le=86400)] = 60.0
     heartbeat_interval: Annotated[float, Field(gt=0, le=3600)] | None = None

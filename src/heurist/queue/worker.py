@@ -1,7 +1,7 @@
 """One embedding worker: claim a batch, embed it outside any transaction, write back.
 
-    claim (one statement, committed) -> read the texts -> one model call
-    -> guarded write-back (vectors + status in one short transaction)
+    claim (one statement, committed) -> read the texts -> model calls sorted by length
+    (``batching``) -> guarded write-back (vectors + status in one short transaction)
 
 A failing batch is split in halves until the poison entry stands alone, so it fails
 by itself and its neighbours are embedded. A provider outage releases the batch
@@ -36,6 +36,7 @@ from heurist.embedding.errors import PermanentEmbeddingError, ProviderUnavailabl
 from heurist.index import vectors as vector_store
 from heurist.queue import sql
 from heurist.queue.backoff import retry_delay
+from heurist.queue.batching import embed_batched
 from heurist.queue.heartbeat import Heartbeat
 from heurist.signals import Signal
 
@@ -57,6 +58,8 @@ class WorkerConfig:
     retry_max: float
     outage_base: float = 5.0
     nice: int = 0
+    # Padded tokens per model call (queue/batching.py); rows per claim is batch_size.
+    batch_tokens: int = 4096
 
 
 @dataclass
@@ -327,7 +330,7 @@ class Worker:
         jobs: list[Job] = []
         broken: list[tuple[Job, str]] = []
         for claim in batch:
-            chunks = chunks_for(claim.kind, claim.fields)
+            chunks = chunks_for(claim.kind, claim.fields, self.embedder.window())
             job = Job(claim, chunks)
             if not chunks or not all(c.strip() for c in chunks):
                 broken.append((job, "nothing to embed: the entry's text is empty"))
@@ -338,7 +341,7 @@ class Worker:
     def _embed(self, jobs: list[Job]) -> None:
         texts = [chunk for job in jobs for chunk in job.chunks]
         try:
-            matrix = self.embedder.embed(texts)
+            matrix = embed_batched(self.embedder, texts, self.config.batch_tokens)
         except ProviderUnavailable as exc:
             self._release_for_outage(jobs, str(exc))
             return
