@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     embedding_dim: Annotated[int, Field(ge=1, le=16384)] | None = None
     embedding_timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
     embedding_threads: Annotated[int, Field(ge=1, le=256)] | None = None
+    onnx_memory_arena: bool = Field(
+        default=False,
+        description="onnxruntime's CPU memory arena: keeps the largest batch's buffers (RSS)",
+    )
 
     # Search and index.
     index_sync_interval: Annotated[float, Field(gt=0, le=3600)] = 1.0

@@ -112,12 +112,14 @@ class LocalEmbedder(Embedder):
         threads: int | None = None,
         dim: int | None = None,
         cache_dir: Path | None = None,
+        memory_arena: bool = False,
     ) -> None:
         super().__init__()
         self.model_id = model
         self.model_dir = resolve_model_dir(model)
         self.requested_runtime = runtime
         self.threads = threads
+        self.memory_arena = memory_arena
         self.dim = dim or MINILM_DIM
         self.max_input_tokens = MINILM_MAX_TOKENS
         self.cache_dir = cache_dir or Path("./data/models")
@@ -131,6 +133,7 @@ class LocalEmbedder(Embedder):
             model=settings.embedding_model,
             runtime=settings.embedding_runtime,
             threads=settings.embedding_threads,
+            memory_arena=settings.onnx_memory_arena,
             dim=settings.embedding_dim,
             cache_dir=settings.resolved_model_cache_dir,
         )
@@ -178,6 +181,7 @@ class LocalEmbedder(Embedder):
                 model_id=self.model_id,
                 dim=self.dim,
                 threads=self.threads,
+                memory_arena=self.memory_arena,
                 reference=self._torch,
             )
         except Exception as exc:  # any failure of an optional speed-up must not stop embedding

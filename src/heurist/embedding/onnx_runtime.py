@@ -53,6 +53,7 @@ class OnnxEmbedder(Embedder):
         dim: int,
         max_input_tokens: int = 256,
         threads: int | None = None,
+        memory_arena: bool = False,
     ) -> None:
         super().__init__()
         self.onnx_path = onnx_path
@@ -61,6 +62,7 @@ class OnnxEmbedder(Embedder):
         self.dim = dim
         self.max_input_tokens = max_input_tokens
         self.threads = threads
+        self.memory_arena = memory_arena
         self._session: Any = None
         self._tokenizer: Any = None
         self._input_names: tuple[str, ...] = ()
@@ -69,6 +71,9 @@ class OnnxEmbedder(Embedder):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        # The CPU arena keeps the largest activations it has seen (a batch of 32 chunks of
+        # 256 tokens took the server past 1.5 GB); without it, a batch's buffers are freed.
+        options.enable_cpu_mem_arena = self.memory_arena
         if self.threads:
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
@@ -222,6 +227,7 @@ def prepare_onnx(
     dim: int,
     threads: int | None,
     reference: Callable[[], Embedder],
+    memory_arena: bool = False,
     min_cosine: float = DEFAULT_MIN_COSINE,
 ) -> OnnxEmbedder:
     """A loaded, verified ONNX embedder: from the cache, or exported and checked now.
@@ -234,7 +240,12 @@ def prepare_onnx(
         stem = f"{model_id.replace('/', '--')}-{fingerprint(model_dir)}"
         onnx_path, marker = cache_dir / f"{stem}.onnx", cache_dir / f"{stem}.json"
         candidate = OnnxEmbedder(
-            onnx_path, model_dir / "tokenizer.json", model_id=model_id, dim=dim, threads=threads
+            onnx_path,
+            model_dir / "tokenizer.json",
+            model_id=model_id,
+            dim=dim,
+            threads=threads,
+            memory_arena=memory_arena,
         )
         if _marker_ok(marker, onnx_path, min_cosine):
             candidate.load()
