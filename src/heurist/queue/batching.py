@@ -40,13 +40,16 @@ def plan_batches(
 ) -> list[list[int]]:
     """Indices into ``lengths``, longest first, cut so each batch pads to at most ``budget``
     tokens (count x longest) and holds at most ``max_texts``; a text longer than the budget
-    goes alone. Ties keep their order, so the plan is deterministic."""
+    goes alone, and a text less than half the batch's longest starts a new batch (no text
+    is padded to more than twice its length, unless alone). Ties keep their order, so the
+    plan is deterministic."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches: list[list[int]] = []
     current: list[int] = []
     for index in order:
         longest = lengths[current[0]] if current else lengths[index]
-        if current and ((len(current) + 1) * longest > budget or len(current) >= max_texts):
+        full = (len(current) + 1) * longest > budget or len(current) >= max_texts
+        if current and (full or 2 * lengths[index] < longest):
             batches.append(current)
             current = []
         current.append(index)
