@@ -11,6 +11,7 @@ We reset both, or vectors of long texts would differ and short texts cost ~2.7x.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import logging
@@ -74,6 +75,8 @@ class OnnxEmbedder(Embedder):
         # The CPU arena keeps the largest activations it has seen (a batch of 32 chunks of
         # 256 tokens took the server past 1.5 GB); without it, a batch's buffers are freed.
         options.enable_cpu_mem_arena = self.memory_arena
+        if not self.memory_arena:
+            return_large_blocks_to_the_os()
         if self.threads:
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
@@ -96,6 +99,23 @@ class OnnxEmbedder(Embedder):
     def _close(self) -> None:
         self._session = None
         self._tokenizer = None
+
+
+def return_large_blocks_to_the_os() -> None:
+    """Pin glibc's mmap threshold at its default 128 KiB, for the whole process.
+
+    glibc raises the threshold each time a large block is freed; after the first model call
+    the activations (tens of MB) then come from the heap, where two workers' interleaved
+    calls fragment it and it never shrinks. Without onnxruntime's arena that took the server
+    to 1.5 GB; pinned, each call's buffers are mapped and unmapped (peak 650 MB, 215 MB
+    after, measured on 160 SciFact abstracts with two workers). No effect off glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_mmap_threshold = -3  # from malloc.h
+    libc.mallopt(m_mmap_threshold, 128 * 1024)
 
 
 def load_tokenizer(path: Path, max_tokens: int) -> Any:
