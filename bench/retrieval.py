@@ -135,12 +135,13 @@ TUNING = """What was tuned, on the training split only:
 - **keyword**: bm25 column weights title:body of 1, 1.5, 2, 3 and 5 to 1 gave nDCG@10 0.701 to
   0.708: flat, so the 2:1 default stays. Porter stemming, English stop words dropped from the
   query and the remaining terms OR-ed: most likely the stemming puts FTS5 above bm25s (none).
-- **chunking**: manuals are cut into chunks of at most 200 words with 40 words of overlap, each
-  prefixed with the title (the first also with the summary); a manual scores as its best chunk.
-  Half the abstracts are longer than 200 words: their tail, which the 256-token reference never
-  sees, gets a vector of its own: the likely reason for 0.670 against 0.660 (not isolated). Other
-  sizes were not tried here:
-  each try re-embeds every abstract (about 12 minutes on this shared machine).
+- **chunking**: manuals are cut into chunks sized in the model's own tokens (its tokenizer,
+  from the model folder), each with the title in front (the first also with the summary) and
+  the whole within the 256-token window, without overlap; a manual scores as its best chunk.
+  The first version cut 200 words with 40 words of overlap: such a chunk plus its title often
+  passed 256 wordpieces, so its tail was truncated unread, and the overlap embedded the same
+  words twice (semantic 0.670, hybrid minmax 0.740 then). Abstracts longer than the window get
+  a vector for their tail, which the 256-token reference never sees.
 - **fusion**: min-max normalized score fusion (each list's scores mapped to [0, 1] and summed,
   no weights) against RRF k=60: +0.024 nDCG@10 at equal recall@100, so it is the default
   (`fusion=rrf` remains available). No weight was tuned, to stay clear of overfitting."""
