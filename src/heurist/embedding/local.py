@@ -112,7 +112,7 @@ class LocalEmbedder(Embedder):
         threads: int | None = None,
         dim: int | None = None,
         cache_dir: Path | None = None,
-        memory_arena: bool = False,
+        memory_arena: bool = True,
     ) -> None:
         super().__init__()
         self.model_id = model

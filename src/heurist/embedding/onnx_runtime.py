@@ -54,7 +54,7 @@ class OnnxEmbedder(Embedder):
         dim: int,
         max_input_tokens: int = 256,
         threads: int | None = None,
-        memory_arena: bool = False,
+        memory_arena: bool = True,
     ) -> None:
         super().__init__()
         self.onnx_path = onnx_path
@@ -72,8 +72,9 @@ class OnnxEmbedder(Embedder):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        # The CPU arena keeps the largest activations it has seen (a batch of 32 chunks of
-        # 256 tokens took the server past 1.5 GB); without it, a batch's buffers are freed.
+        # The CPU arena keeps the largest activations it has seen (fast; the server's peak RSS
+        # ~1.2 GB on a bulk ingest); without it, each call's buffers go back to the OS
+        # (~0.84 GB, ~1.6x slower: docs/benchmarks.md, ingest speed).
         options.enable_cpu_mem_arena = self.memory_arena
         if not self.memory_arena:
             return_large_blocks_to_the_os()
@@ -247,7 +248,7 @@ def prepare_onnx(
     dim: int,
     threads: int | None,
     reference: Callable[[], Embedder],
-    memory_arena: bool = False,
+    memory_arena: bool = True,
     min_cosine: float = DEFAULT_MIN_COSINE,
 ) -> OnnxEmbedder:
     """A loaded, verified ONNX embedder: from the cache, or exported and checked now.
