@@ -239,6 +239,7 @@ def worker_config(settings: Settings, workers: int | None = None) -> WorkerConfi
     return WorkerConfig(
         backfill_workers=max(1, size // 2) if backfill is None else backfill,
         batch_size=settings.worker_batch_size,
+        batch_tokens=settings.worker_batch_tokens,
         lease_seconds=settings.lease_seconds,
         heartbeat_interval=settings.resolved_heartbeat_interval,
         poll_interval=settings.worker_poll_interval,

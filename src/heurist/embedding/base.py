@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from heurist.embedding.chunking import TokenWindow
 from heurist.embedding.errors import PermanentEmbeddingError
 
 _ZERO_NORM = 1e-12
@@ -103,6 +104,11 @@ class Embedder(ABC):
         else:
             raw = self._embed(checked)
         return check_vectors(raw, len(checked), self._expected_dim(raw))
+
+    def window(self) -> TokenWindow | None:
+        """The model's window in its own tokens, to size chunks and batches; None when the
+        embedder cannot count tokens (chunks are then sized in words)."""
+        return None
 
     def close(self) -> None:
         """Release what ``load`` acquired; a later ``embed`` loads again."""

@@ -16,14 +16,49 @@ How a text is cut, from the coarsest boundary to the finest:
 
 Each chunk that does not begin with its own heading is prefixed with the
 nearest preceding heading, because the model sees one chunk at a time.
+
+Sizes count *units*: words by default, or the model's own tokens when a
+:class:`TokenWindow` is given (``heurist.embedding.window`` builds one from the
+model's tokenizer). In tokens, a manual's chunk is sized so that title, body and the
+model's special tokens fit its window exactly, with no overlap: a 200-word chunk plus a
+title often passes 256 wordpieces, and the model would drop its tail unread, while an
+overlap only embeds the same words twice (docs/benchmarks.md, ingest speed).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["chunk_text", "manual_chunks"]
+__all__ = ["TokenWindow", "chunk_text", "manual_chunks"]
+
+#: Units of each whitespace-separated word (1 each for words; wordpieces for tokens).
+Weigh = Callable[[Sequence[str]], list[int]]
+_WORD = re.compile(r"\S+")
+
+
+def _one_each(words: Sequence[str]) -> list[int]:
+    return [1] * len(words)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenWindow:
+    """What a model can read at once, in its own tokens.
+
+    ``weigh`` gives the tokens of each whitespace-separated word (a BERT tokenizer never
+    lets a token span whitespace, so a text's tokens are the sum over its words);
+    ``max_tokens`` is the window minus the ``special`` tokens the model adds to every text.
+    """
+
+    weigh: Weigh
+    max_tokens: int
+    special: int = 0  # tokens the model adds to every text ([CLS] and [SEP] for BERT)
+
+    def count(self, text: str) -> int:
+        """Tokens of ``text`` without the special tokens."""
+        return sum(self.weigh(text.split()))
+
 
 _HEADING = re.compile(r"^ {0,3}#{1,6}\s+\S")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -39,11 +74,14 @@ class _Block:
     words: int
 
 
-def chunk_text(text: str, *, max_words: int = 200, overlap_words: int = 40) -> list[str]:
-    """Chunks of at most `max_words` words (plus a heading prefix), in reading order.
+def chunk_text(
+    text: str, *, max_words: int = 200, overlap_words: int = 40, weigh: Weigh = _one_each
+) -> list[str]:
+    """Chunks of at most `max_words` units (plus a heading prefix), in reading order.
 
-    A text of at most `max_words` words gives one chunk equal to the stripped
-    text; an empty text gives none. The result is deterministic.
+    A unit is a word unless ``weigh`` says otherwise (tokens, for a TokenWindow). A text
+    of at most `max_words` units gives one chunk equal to the stripped text; an empty
+    text gives none. The result is deterministic.
     """
     if max_words < 1 or not 0 <= overlap_words < max_words:
         raise ValueError(
@@ -53,10 +91,10 @@ def chunk_text(text: str, *, max_words: int = 200, overlap_words: int = 40) -> l
     stripped = text.strip()
     if not stripped:
         return []
-    if _count(stripped) <= max_words:
+    if _count(stripped, weigh) <= max_words:
         return [stripped]
-    packer = _Packer(max_words, overlap_words)
-    for block in _blocks(stripped):
+    packer = _Packer(max_words, overlap_words, weigh)
+    for block in _blocks(stripped, weigh):
         packer.add(block)
     return packer.finish()
 
@@ -68,29 +106,84 @@ def manual_chunks(
     *,
     max_words: int = 200,
     overlap_words: int = 40,
+    window: TokenWindow | None = None,
 ) -> list[str]:
     """Chunks of a manual, each prefixed with its title and the first also with its summary.
 
     The model sees one chunk at a time, so each chunk carries the title that
     says what it is about. A manual without content still gives one chunk
-    (title and summary), so it can be found by meaning.
+    (title and summary), so it can be found by meaning. With a ``window``, sizes are
+    in the model's tokens and every chunk, prefix included, fits the window
+    (``max_words`` and ``overlap_words`` are then ignored).
     """
     head = title.strip()
     lead = _join(head, (summary or "").strip())
-    chunks = chunk_text(content, max_words=max_words, overlap_words=overlap_words) or [""]
+    if window is None:
+        chunks = chunk_text(content, max_words=max_words, overlap_words=overlap_words) or [""]
+    else:
+        # The longest prefix, capped at half the window (a longer one is cut by _fit).
+        reserve = min(window.count(lead), window.max_tokens // 2)
+        body = window.max_tokens - reserve
+        chunks = chunk_text(content, max_words=body, overlap_words=0, weigh=window.weigh) or [""]
     prefixes = [lead] + [head] * (len(chunks) - 1)
-    return [_join(prefix, chunk) for prefix, chunk in zip(prefixes, chunks, strict=True)]
+    joined = [_join(prefix, chunk) for prefix, chunk in zip(prefixes, chunks, strict=True)]
+    if window is None:
+        return joined
+    return [piece for chunk in joined for piece in _fit(chunk, head, window)]
 
 
-def _count(text: str) -> int:
-    return len(text.split())
+def _fit(text: str, head: str, window: TokenWindow) -> list[str]:
+    """``text`` as pieces that each fit the window; a continuation is prefixed with ``head``.
+
+    The packer already sizes bodies to the window; this is the guarantee for what it
+    cannot see (a heading prefix, a title longer than half the window, a huge "word").
+    """
+    pieces: list[str] = []
+    carry = head if _count(head, window.weigh) < window.max_tokens // 2 else ""
+    body_start = 0  # where the text after a carried prefix begins
+    while True:
+        spans = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+        weights = window.weigh([text[a:b] for a, b in spans])
+        if sum(weights) <= window.max_tokens:
+            pieces.append(text)
+            return pieces
+        used, cut = 0, 0
+        while cut < len(spans) and used + weights[cut] <= window.max_tokens:
+            used += weights[cut]
+            cut += 1
+        if cut == 0 or spans[cut - 1][1] <= body_start:
+            # Not one word of the body fits: a huge "word", cut by characters.
+            first = next(span for span in spans if span[0] >= body_start)
+            end = _longest_prefix(text, first, window)
+        else:
+            end = spans[cut - 1][1]
+        pieces.append(text[:end].strip())
+        rest = text[end:].strip()
+        text = _join(carry, rest)
+        body_start = len(text) - len(rest)
+
+
+def _longest_prefix(text: str, span: tuple[int, int], window: TokenWindow) -> int:
+    """The end of the longest start of ``text``, cut inside the word at ``span``, that fits."""
+    low, high = span[0] + 1, span[1]
+    while low < high:
+        middle = (low + high + 1) // 2
+        if window.count(text[:middle]) <= window.max_tokens:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _count(text: str, weigh: Weigh = _one_each) -> int:
+    return sum(weigh(text.split()))
 
 
 def _join(*parts: str) -> str:
     return "\n\n".join(part for part in parts if part)
 
 
-def _blocks(text: str) -> list[_Block]:
+def _blocks(text: str, weigh: Weigh) -> list[_Block]:
     """Headings and paragraphs; blank lines separate paragraphs except inside code fences."""
     blocks: list[_Block] = []
     lines: list[str] = []
@@ -100,7 +193,7 @@ def _blocks(text: str) -> list[_Block]:
         paragraph = "\n".join(lines).strip()
         lines.clear()
         if paragraph:
-            blocks.append(_Block(paragraph, False, _count(paragraph)))
+            blocks.append(_Block(paragraph, False, _count(paragraph, weigh)))
 
     for line in text.splitlines():
         opening = _FENCE.match(line)
@@ -115,36 +208,63 @@ def _blocks(text: str) -> list[_Block]:
             flush()
         elif _HEADING.match(line):
             flush()
-            blocks.append(_Block(line.strip(), True, _count(line)))
+            blocks.append(_Block(line.strip(), True, _count(line, weigh)))
         else:
             lines.append(line)
     flush()
     return blocks
 
 
-def _split_long(text: str, max_words: int, overlap_words: int) -> list[str]:
-    """Pieces of at most `max_words` words; consecutive pieces share `overlap_words` words.
+def _split_long(text: str, max_units: int, overlap: int, weigh: Weigh) -> list[str]:
+    """Pieces of at most `max_units` units; consecutive pieces share about `overlap` units.
 
     Pieces end on sentence boundaries where sentences allow it; a sentence too
     long to follow the overlap in one piece is cut into word runs.
     """
-    step = max_words - overlap_words
-    units: list[list[str]] = []
+    step = max_units - overlap
+    units: list[list[tuple[str, int]]] = []
     for sentence in _SENTENCE_END.split(text):
         words = sentence.split()
-        units.extend(words[i : i + step] for i in range(0, len(words), step))
-    pieces: list[list[str]] = []
-    current: list[str] = []
+        units.extend(_runs(list(zip(words, weigh(words), strict=True)), step))
+    pieces: list[list[tuple[str, int]]] = []
+    current: list[tuple[str, int]] = []
     fresh = False  # does `current` hold words not yet in an emitted piece?
     for unit in units:
-        if fresh and len(current) + len(unit) > max_words:
+        if fresh and _weight(current) + _weight(unit) > max_units:
             pieces.append(current)
-            current = current[len(current) - overlap_words :]
+            current = _tail(current, overlap)
         current = current + unit
         fresh = True
     if fresh:
         pieces.append(current)
-    return [" ".join(piece) for piece in pieces]
+    return [" ".join(word for word, _ in piece) for piece in pieces]
+
+
+def _runs(words: list[tuple[str, int]], step: int) -> list[list[tuple[str, int]]]:
+    """Consecutive runs of at most `step` units (a heavier single word is a run alone)."""
+    runs: list[list[tuple[str, int]]] = []
+    current: list[tuple[str, int]] = []
+    for word in words:
+        if current and _weight(current) + word[1] > step:
+            runs.append(current)
+            current = []
+        current.append(word)
+    if current:
+        runs.append(current)
+    return runs
+
+
+def _tail(words: list[tuple[str, int]], overlap: int) -> list[tuple[str, int]]:
+    """The longest end of `words` of at most `overlap` units."""
+    used, start = 0, len(words)
+    while start > 0 and used + words[start - 1][1] <= overlap:
+        start -= 1
+        used += words[start][1]
+    return words[start:]
+
+
+def _weight(words: Sequence[tuple[str, int]]) -> int:
+    return sum(w for _, w in words)
 
 
 @dataclass
@@ -153,6 +273,7 @@ class _Packer:
 
     max_words: int
     overlap_words: int
+    weigh: Weigh = _one_each
     chunks: list[str] = field(default_factory=list)
     blocks: list[_Block] = field(default_factory=list)
     words: int = 0
@@ -181,7 +302,7 @@ class _Packer:
         carried = self._flush(carry_headings=True)
         self.blocks, self.words = [], 0
         first_prefix = "\n\n".join(b.text for b in carried) or self.heading
-        pieces = _split_long(block.text, self.max_words, self.overlap_words)
+        pieces = _split_long(block.text, self.max_words, self.overlap_words, self.weigh)
         for n, piece in enumerate(pieces):
             self.chunks.append(_join(first_prefix if n == 0 else self.heading, piece))
         if block.heading:

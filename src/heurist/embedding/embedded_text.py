@@ -13,7 +13,7 @@ from typing import Any
 
 from heurist.domain.kinds import SPECS
 from heurist.domain.vocabulary import Kind
-from heurist.embedding.chunking import manual_chunks
+from heurist.embedding.chunking import TokenWindow, manual_chunks
 
 
 def content_hash(kind: str, fields: Mapping[str, Any]) -> str:
@@ -24,13 +24,21 @@ def content_hash(kind: str, fields: Mapping[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def chunks_for(kind: str, fields: Mapping[str, Any]) -> list[str]:
-    """The texts to embed for one entry: one for an experience, one per chunk for a manual."""
+def chunks_for(
+    kind: str, fields: Mapping[str, Any], window: TokenWindow | None = None
+) -> list[str]:
+    """The texts to embed for one entry: one for an experience, one per chunk for a manual.
+
+    With the model's ``window`` a manual's chunks are sized in its tokens to fit it;
+    without (an embedder that cannot count tokens), in words."""
     if kind == Kind.EXPERIENCE:
         parts = [fields.get("title") or "", fields.get("playbook") or ""]
         if fields.get("context"):
             parts.append(str(fields["context"]))
         return ["\n".join(p for p in parts if p)]
     return manual_chunks(
-        fields.get("title") or "", fields.get("summary"), fields.get("content") or ""
+        fields.get("title") or "",
+        fields.get("summary"),
+        fields.get("content") or "",
+        window=window,
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from heurist.embedding.base import Embedder
+from heurist.embedding.chunking import TokenWindow
 from heurist.embedding.errors import PermanentEmbeddingError
 from heurist.errors import ConfigError
 from heurist.settings import DEFAULT_MODEL, Settings
@@ -111,17 +112,20 @@ class LocalEmbedder(Embedder):
         threads: int | None = None,
         dim: int | None = None,
         cache_dir: Path | None = None,
+        memory_arena: bool = True,
     ) -> None:
         super().__init__()
         self.model_id = model
         self.model_dir = resolve_model_dir(model)
         self.requested_runtime = runtime
         self.threads = threads
+        self.memory_arena = memory_arena
         self.dim = dim or MINILM_DIM
         self.max_input_tokens = MINILM_MAX_TOKENS
         self.cache_dir = cache_dir or Path("./data/models")
         self._inner: Embedder | None = None
         self._runtime: str | None = None
+        self._window: TokenWindow | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalEmbedder:
@@ -129,6 +133,7 @@ class LocalEmbedder(Embedder):
             model=settings.embedding_model,
             runtime=settings.embedding_runtime,
             threads=settings.embedding_threads,
+            memory_arena=settings.onnx_memory_arena,
             dim=settings.embedding_dim,
             cache_dir=settings.resolved_model_cache_dir,
         )
@@ -137,6 +142,16 @@ class LocalEmbedder(Embedder):
     def runtime(self) -> str | None:
         """The runtime in use once loaded (``torch`` or ``onnx``), else None."""
         return self._runtime
+
+    def window(self) -> TokenWindow | None:
+        """The window from the model folder's own tokenizer (the same for both runtimes);
+        None for a model folder without a ``tokenizer.json``."""
+        path = self.model_dir / "tokenizer.json"
+        if self._window is None and path.exists():
+            from heurist.embedding.window import tokenizer_window
+
+            self._window = tokenizer_window(path, self.max_input_tokens)
+        return self._window
 
     def _torch(self) -> SentenceTransformerEmbedder:
         return SentenceTransformerEmbedder(
@@ -166,6 +181,7 @@ class LocalEmbedder(Embedder):
                 model_id=self.model_id,
                 dim=self.dim,
                 threads=self.threads,
+                memory_arena=self.memory_arena,
                 reference=self._torch,
             )
         except Exception as exc:  # any failure of an optional speed-up must not stop embedding

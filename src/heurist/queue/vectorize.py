@@ -26,6 +26,7 @@ from heurist.db.engine import Database
 from heurist.embedding.base import Embedder
 from heurist.index import embedding_cache as cache
 from heurist.index import vectors as vector_store
+from heurist.queue.batching import embed_batched
 
 
 class CacheCounts:
@@ -85,11 +86,18 @@ class Vectorizer:
     """``models`` says which embedders a batch is embedded with now (asked per batch)."""
 
     def __init__(
-        self, db: Database, models: Callable[[], list[Embedder]], counts: CacheCounts
+        self,
+        db: Database,
+        models: Callable[[], list[Embedder]],
+        counts: CacheCounts,
+        *,
+        batch_tokens: int = 4096,
     ) -> None:
         self.db = db
         self.models = models
         self.counts = counts
+        # Padded tokens per model call: the misses go in length-sorted calls (batching.py).
+        self.batch_tokens = batch_tokens
 
     def compute(self, items: Sequence[Item]) -> Planned:
         """The vectors of ``items`` for every model; a model's error propagates as is."""
@@ -140,7 +148,7 @@ class Vectorizer:
                 else:
                     misses.setdefault(digest, text)
         if misses:
-            matrix = embedder.embed(list(misses.values()))
+            matrix = embed_batched(embedder, list(misses.values()), self.batch_tokens)
             for digest, vec in zip(misses, matrix, strict=True):
                 known[digest] = vec
                 planned.fresh.append((name, digest, vec))

@@ -1,7 +1,7 @@
 """One embedding worker: claim a batch, embed it outside any transaction, write back.
 
-    claim (one statement, committed) -> read the texts -> one model call
-    -> guarded write-back (vectors + status in one short transaction)
+    claim (one statement, committed) -> read the texts -> model calls sorted by length
+    (``batching``) -> guarded write-back (vectors + status in one short transaction)
 
 A failing batch is split in halves until the poison entry stands alone, so it fails
 by itself and its neighbours are embedded. A provider outage releases the batch
@@ -59,6 +59,8 @@ class WorkerConfig:
     # At most this many workers of a pool take a model change's back-fill at a time, so
     # the others (and the cores they would use) stay free for writes and searches. 0: all.
     backfill_workers: int = 0
+    # Padded tokens per model call (queue/batching.py); rows per claim is batch_size.
+    batch_tokens: int = 4096
 
 
 @dataclass
@@ -215,7 +217,12 @@ class Worker:
         self.clock = signals.clock
         self.stats = stats or WorkerStats(slot=holder, holder=holder)
         self.rng = random.Random()
-        self.vectorizer = Vectorizer(db, signals.models or (lambda: [embedder]), signals.cache)
+        self.vectorizer = Vectorizer(
+            db,
+            signals.models or (lambda: [embedder]),
+            signals.cache,
+            batch_tokens=config.batch_tokens,
+        )
         # After a database fault, what this worker holds is unknown until given back.
         self._unsettled = False
         # Per batch, for the report: write-to-embedded lags and attempts sent back to retry.
@@ -344,7 +351,7 @@ class Worker:
         jobs: list[Job] = []
         broken: list[tuple[Job, str]] = []
         for claim in batch:
-            chunks = chunks_for(claim.kind, claim.fields)
+            chunks = chunks_for(claim.kind, claim.fields, self.embedder.window())
             job = Job(claim, chunks)
             if not chunks or not all(c.strip() for c in chunks):
                 broken.append((job, "nothing to embed: the entry's text is empty"))
