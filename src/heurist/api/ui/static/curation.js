@@ -171,6 +171,22 @@ async function showHistory(id) {
 
 // ---- actions ------------------------------------------------------------------------
 
+// What curators typed survives a redraw (a refresh after another action replaces the boxes).
+function typedReasons() {
+  const out = new Map();
+  for (const box of document.querySelectorAll("input[data-reason]")) {
+    if (box.value) out.set(box.dataset.reason, box.value);
+  }
+  return out;
+}
+
+function restoreReasons(typed) {
+  for (const [id, value] of typed) {
+    const box = document.querySelector(`input[data-reason="${CSS.escape(id)}"]`);
+    if (box && !box.value) box.value = value;
+  }
+}
+
 function reasonFor(id) {
   const box = document.querySelector(`input[data-reason="${CSS.escape(id)}"]`);
   return box ? box.value.trim() : "";
@@ -213,7 +229,9 @@ async function refresh() {
   try {
     const data = await curation.inbox();
     if (!running) return;
+    const typed = typedReasons();
     renderInbox(data);
+    restoreReasons(typed);
     $("conn").hidden = true;
     $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (err) {
