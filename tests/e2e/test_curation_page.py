@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import chromium
+from tests.support.browser import chromium, watched_page
 from tests.support.server import LiveServer
 from tests.support.wait import wait_for
 
@@ -35,18 +35,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on(
-        "console",
-        lambda msg: problems.append(msg.text) if "Content Security Policy" in msg.text else None,
-    )
-    yield page
-    context.close()
-    assert not problems, problems
+    with watched_page(browser, height=1000, timeout_ms=WAIT_MS) as opened:
+        yield opened
 
 
 def lesson(server: LiveServer, category: str, title: str, playbook: str) -> str:
@@ -135,6 +125,8 @@ def test_curator_works_the_inbox_in_the_browser(
     expect(page.locator("#action-result")).to_contain_text("reverted")
     expect(page.locator("#history-table tbody tr")).to_have_count(3)
     assert entry(server, ids["stale"])["title"] == "Target Python 3.8"
+    # The revert's own redraw of the inbox comes last: the next clicks wait for it.
+    page.wait_for_load_state("networkidle")
 
     # Retire it with a reason, approve the fresh proposal, merge the copy into its twin.
     stale.locator("input[data-reason]").fill("we build for 3.12 now")

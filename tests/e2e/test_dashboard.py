@@ -16,7 +16,7 @@ import pytest
 
 from heurist.runtime import Runtime
 from heurist.settings import Settings
-from tests.support.browser import chromium
+from tests.support.browser import chromium, watched_page
 from tests.support.embedders import ScriptedEmbedder
 from tests.support.server import LiveServer
 from tests.support.wait import wait_for
@@ -42,18 +42,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on(
-        "console",
-        lambda msg: problems.append(msg.text) if "Content Security Policy" in msg.text else None,
-    )
-    yield page
-    context.close()
-    assert not problems, problems
+    with watched_page(browser, height=900, timeout_ms=WAIT_MS) as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -57,3 +57,25 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def watched_page(browser: Any, *, height: int, timeout_ms: int) -> Iterator[Any]:
+    """A fresh page whose test fails on any page error or Content-Security-Policy report.
+    ``timeout_ms`` bounds every wait, the page's and ``expect``'s (5 s by default: too
+    short for a loaded machine)."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=timeout_ms)
+    context = browser.new_context(viewport={"width": 1280, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on(
+        "console",
+        lambda msg: problems.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
+    yield page
+    context.close()
+    assert not problems, problems

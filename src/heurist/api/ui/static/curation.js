@@ -61,9 +61,15 @@ function entryColumn(entry, actions) {
   return column;
 }
 
+// What curators typed, by entry id: it outlives every redraw of the inbox.
+const reasons = new Map();
+
 function reasonBox(id) {
-  return el("input", null, "", { type: "text", placeholder: "reason to retire", "data-reason": id,
-    maxlength: "2000" });
+  const box = el("input", null, "", { type: "text", placeholder: "reason to retire",
+    "data-reason": id, maxlength: "2000" });
+  box.value = reasons.get(id) || "";
+  box.addEventListener("input", () => reasons.set(id, box.value));
+  return box;
 }
 
 function twinsColumn(item) {
@@ -128,9 +134,6 @@ function flaggedItem(item) {
 }
 
 function renderInbox(data) {
-  // A reason being typed survives the redraw (a refresh can land between keystrokes).
-  const typed = new Map([...document.querySelectorAll("input[data-reason]")]
-    .filter((box) => box.value).map((box) => [box.dataset.reason, box.value]));
   const items = data.items || [];
   const proposed = items.filter((i) => i.why === "proposed");
   const flagged = items.filter((i) => i.why === "flagged");
@@ -141,9 +144,6 @@ function renderInbox(data) {
   $("proposed-empty").hidden = proposed.length > 0;
   $("flagged-empty").hidden = flagged.length > 0;
   $("inbox-count").textContent = `${items.length} waiting`;
-  for (const box of document.querySelectorAll("input[data-reason]")) {
-    if (typed.has(box.dataset.reason)) box.value = typed.get(box.dataset.reason);
-  }
 }
 
 // ---- history ------------------------------------------------------------------------
@@ -171,31 +171,17 @@ async function showHistory(id) {
 
 // ---- actions ------------------------------------------------------------------------
 
-// What curators typed survives a redraw (a refresh after another action replaces the boxes).
-function typedReasons() {
-  const out = new Map();
-  for (const box of document.querySelectorAll("input[data-reason]")) {
-    if (box.value) out.set(box.dataset.reason, box.value);
-  }
-  return out;
-}
-
-function restoreReasons(typed) {
-  for (const [id, value] of typed) {
-    const box = document.querySelector(`input[data-reason="${CSS.escape(id)}"]`);
-    if (box && !box.value) box.value = value;
-  }
-}
-
 function reasonFor(id) {
-  const box = document.querySelector(`input[data-reason="${CSS.escape(id)}"]`);
-  return box ? box.value.trim() : "";
+  return (reasons.get(id) || "").trim();
 }
 
 const ACTIONS = {
   approve: (b) => curation.approve(b.dataset.id).then((e) => `approved “${e.title}”`),
   retire: (b) => curation.retire(b.dataset.id, reasonFor(b.dataset.id))
-    .then((e) => `retired “${e.title}”`),
+    .then((e) => {
+      reasons.delete(b.dataset.id);
+      return `retired “${e.title}”`;
+    }),
   merge: (b) => curation.merge(b.dataset.id, b.dataset.into)
     .then((r) => `merged “${r.source.title}” into “${r.target.title}”`),
   revert: (b) => curation.revert(b.dataset.id, Number(b.dataset.revision))
@@ -229,9 +215,7 @@ async function refresh() {
   try {
     const data = await curation.inbox();
     if (!running) return;
-    const typed = typedReasons();
     renderInbox(data);
-    restoreReasons(typed);
     $("conn").hidden = true;
     $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (err) {
